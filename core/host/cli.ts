@@ -1,0 +1,261 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { CoreError, isCoreError } from '../api/errors.js';
+import { SqliteStore } from '../store/sqliteStore.js';
+import { defaultDbPath } from './dataDir.js';
+import { addFashionMnist, addIdxDataset } from './datasets.js';
+import { evaluateModel } from './evaluation.js';
+import { importModel } from './models.js';
+import { profileModel } from './profiling.js';
+import { progressBar } from './progress.js';
+import { formatBytes, formatTable } from './table.js';
+import { seedDefaults } from './seed.js';
+
+interface GlobalOptions {
+  db?: string;
+  json?: boolean;
+}
+
+/** Everything a command prints goes through here, so --json is honoured everywhere. */
+class Output {
+  constructor(private readonly json: boolean) {}
+  /** Human text, or the JSON value when --json. */
+  result(value: unknown, text: () => string): void {
+    process.stdout.write(this.json ? JSON.stringify(value, null, 2) + '\n' : text() + '\n');
+  }
+}
+
+const positiveInt = (what: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a whole number >= 1, got '${v}'.`);
+  return n;
+};
+const nonNegativeInt = (what: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${what} must be a whole number >= 0, got '${v}'.`);
+  return n;
+};
+
+/** '1x3x640x640' for the only input, or 'name=1x3x48x320,other=…'. */
+export function parseInputShape(v: string): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const part of v.split(',')) {
+    const [name, dims] = part.includes('=') ? part.split('=', 2) : ['*', part];
+    const nums = dims.split(/[x×]/).map(Number);
+    if (nums.length === 0 || nums.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw new InvalidArgumentError(`Input shape '${part}' is not sizes joined by 'x', e.g. 1x3x640x640.`);
+    }
+    out[name.trim()] = nums;
+  }
+  return out;
+}
+
+export function buildCli(): Command {
+  const program = new Command('partita')
+    .description('Partita: profile, quantize, partition and run ONNX models between an edge device and a server.')
+    .option('--db <file>', 'SQLite database file (env PARTITA_DB; default: per-user data folder)')
+    .option('--json', 'machine-readable JSON on stdout')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (str, write) => write(str) });
+
+  const ctx = (cmd: Command): { store: SqliteStore; out: Output; opts: GlobalOptions } => {
+    const opts = cmd.optsWithGlobals() as GlobalOptions;
+    const store = SqliteStore.open(opts.db ?? defaultDbPath());
+    return { store, out: new Output(Boolean(opts.json)), opts };
+  };
+
+  program
+    .command('import')
+    .description('import an ONNX model file into the database (the same content twice reuses the row)')
+    .argument('<file>', 'the .onnx file')
+    .option('--name <name>', 'name to store it under (default: the file name)')
+    .action(async (file: string, o: { name?: string }, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        const r = await importModel(store, file, o);
+        const m = r.model;
+        out.result({ ...m, reused: r.reused }, () =>
+          `${r.reused ? 'Already imported' : 'Imported'} '${m.name}' (id ${m.id}): ${m.layerCount} layers, ${m.paramCount.toLocaleString('en-US')} parameters, ` +
+          `${formatBytes(m.weightBytes)} of weights, opset ${m.opset}, sha256 ${m.sha256.slice(0, 12)}…`,
+        );
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('models')
+    .description('list the imported models')
+    .action((_o: unknown, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        const models = store.listModels();
+        out.result(models, () =>
+          models.length === 0
+            ? 'No models yet. Import one with `partita import FILE`.'
+            : formatTable(
+                ['id', 'name', 'layers', 'params', 'weights', 'opset', 'inputs'],
+                models.map((m) => [m.id, m.name, m.layerCount, m.paramCount, formatBytes(m.weightBytes), m.opset, m.inputs.map((i) => `${i.name}[${i.dims.join(',')}]`).join(' ')]),
+              ),
+        );
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('profile')
+    .description('per-layer profile: params, weight bytes, MACs/FLOPs, activation bytes, and measured latency on this host')
+    .argument('<model>', 'model name or id')
+    .option('--input-shape <dims>', "input dims, e.g. 1x3x640x640 (or name=dims,…); needed when non-batch axes are dynamic", parseInputShape)
+    .option('--runs <n>', 'timed runs for the latency medians', positiveInt('--runs'), 20)
+    .option('--warmup <n>', 'untimed warm-up runs', nonNegativeInt('--warmup'), 3)
+    .option('--threads <n>', 'intra-op threads for ONNX Runtime', positiveInt('--threads'), 1)
+    .option('--static-only', 'skip the latency measurement')
+    .action(async (model: string, o: { inputShape?: Record<string, number[]>; runs: number; warmup: number; threads: number; staticOnly?: boolean }, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      const bar = progressBar('profiling');
+      try {
+        const r = await profileModel(store, model, {
+          inputShape: o.inputShape,
+          latency: !o.staticOnly,
+          runs: o.runs,
+          warmup: o.warmup,
+          threads: o.threads,
+          onProgress: (stage, d, t) => bar.update(d, t, stage),
+        });
+        bar.stop();
+        const lat = new Map((r.latency?.layers ?? []).map((l) => [l.position, l]));
+        out.result(r, () => {
+          const s = r.static.summary as { params: number; weightBytes: number; macs: number; flops: number; opsWithoutFormula: string[] };
+          const rows = r.static.layers.map((l) => [l.position, l.name, l.opType, l.params, l.macs, l.flops, l.outBytes, lat.get(l.position)?.latencyMs ?? null]);
+          const head = formatTable(['#', 'layer', 'op', 'params', 'MACs', 'FLOPs', 'out bytes', 'latency ms'], rows);
+          const lines = [
+            head,
+            '',
+            `${r.static.layers.length} layers, ${s.params.toLocaleString('en-US')} params (${formatBytes(s.weightBytes)}), ${(s.macs / 1e6).toFixed(2)} M MACs, ${(s.flops / 1e6).toFixed(2)} M FLOPs` +
+              (r.cached.static ? ' (cached)' : ''),
+          ];
+          if (s.opsWithoutFormula.length) lines.push(`No cost formula for: ${s.opsWithoutFormula.join(', ')} (their MACs/FLOPs show as '-').`);
+          if (r.latency) {
+            const ls = r.latency.summary as { sumOfLayerMediansMs: number; wholeModelMedianMs: number; ratio: number };
+            lines.push(
+              `Latency (${(r.latency.settings as { runs: number }).runs} runs, ${(r.latency.settings as { threads: number }).threads} thread(s)): sum of layer medians ${ls.sumOfLayerMediansMs.toFixed(3)} ms, ` +
+                `whole-model median ${ls.wholeModelMedianMs.toFixed(3)} ms, ratio ${ls.ratio.toFixed(3)}` +
+                (r.cached.latency ? ' (cached)' : ''),
+            );
+          }
+          return lines.join('\n');
+        });
+      } finally {
+        bar.stop();
+        store.close();
+      }
+    });
+
+  const datasets = program.command('datasets').description('labelled datasets for accuracy measurements');
+  datasets
+    .command('add')
+    .description("register an IDX images/labels pair, or 'fashion-mnist' for the Debian package's splits")
+    .argument('<name>', "dataset name, or 'fashion-mnist' to add fashion-mnist-test and fashion-mnist-train")
+    .option('--images <file>', 'IDX images file (gzipped or not)')
+    .option('--labels <file>', 'IDX labels file')
+    .option('--dir <dir>', "folder holding Fashion-MNIST's files (for 'fashion-mnist')")
+    .action((name: string, o: { images?: string; labels?: string; dir?: string }, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        let rows;
+        if (name === 'fashion-mnist' && !o.images) rows = addFashionMnist(store, o.dir);
+        else if (!o.images) throw new CoreError('dataset-images-required', `Give the images file: partita datasets add ${name} --images FILE [--labels FILE].`);
+        else rows = [addIdxDataset(store, name, o.images, o.labels)];
+        out.result(rows, () => rows.map((d) => `Dataset '${d.name}': ${d.count} samples of [${d.shape.join('x')}], ${d.labelCount ?? 'no'} labels.`).join('\n'));
+      } finally {
+        store.close();
+      }
+    });
+  datasets
+    .command('list')
+    .description('list registered datasets')
+    .action((_o: unknown, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        const rows = store.listDatasets();
+        out.result(rows, () =>
+          rows.length === 0
+            ? 'No datasets yet. Add Fashion-MNIST with `partita datasets add fashion-mnist`.'
+            : formatTable(['name', 'samples', 'shape', 'labels', 'images'], rows.map((d) => [d.name, d.count, d.shape.join('x'), d.labelCount, d.imagesPath])),
+        );
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('eval')
+    .description('top-1 accuracy of a model on a labelled dataset, in onnxruntime-node')
+    .argument('<model>', 'model name or id')
+    .requiredOption('--dataset <name>', 'registered dataset name')
+    .option('--limit <n>', 'evaluate only the first N samples', positiveInt('--limit'))
+    .option('--offset <n>', 'skip the first N samples', nonNegativeInt('--offset'))
+    .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 1)
+    .action(async (model: string, o: { dataset: string; limit?: number; offset?: number; threads: number }, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      const bar = progressBar('evaluating');
+      try {
+        const r = await evaluateModel(store, model, o.dataset, { ...o, onProgress: (d, t) => bar.update(d, t) });
+        bar.stop();
+        const { predictions: _p, ...summary } = r;
+        out.result(summary, () => `Top-1 of '${r.model}' on '${r.dataset}': ${(100 * r.top1).toFixed(2)}% (${r.correct}/${r.count}).`);
+      } finally {
+        bar.stop();
+        store.close();
+      }
+    });
+
+  program
+    .command('init')
+    .description('create the database with the bundled reference models and Fashion-MNIST (when installed)')
+    .action(async (_o: unknown, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        const r = await seedDefaults(store);
+        out.result(r, () => [`Database: ${store.path}`, ...r.models.map((m) => `model ${m}`), ...r.datasets.map((d) => `dataset ${d}`), ...r.notes].join('\n'));
+      } finally {
+        store.close();
+      }
+    });
+
+  // Global options are accepted after the subcommand too (`partita models --json`).
+  const addGlobals = (c: Command): void => {
+    for (const sub of c.commands) {
+      sub.addOption(new Option('--json', 'machine-readable JSON on stdout').hideHelp());
+      sub.addOption(new Option('--db <file>', 'SQLite database file').hideHelp());
+      addGlobals(sub);
+    }
+  };
+  addGlobals(program);
+  return program;
+}
+
+/** Runs the CLI; user errors print one clear line and exit 1, bugs print the stack and exit 70. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildCli();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    const json = argv.includes('--json');
+    const commanderCode = (e as { code?: unknown } | null)?.code;
+    if (typeof commanderCode === 'string' && commanderCode.startsWith('commander.')) {
+      const code = commanderCode;
+      return code === 'commander.helpDisplayed' || code === 'commander.version' ? 0 : 2;
+    }
+    if (isCoreError(e)) {
+      if (json) process.stdout.write(JSON.stringify({ error: (e as CoreError).toJSON() }, null, 2) + '\n');
+      process.stderr.write(`error: ${(e as CoreError).message} [${(e as CoreError).code}]\n`);
+      return 1;
+    }
+    process.stderr.write(`internal error (a bug in Partita; please report it):\n${(e as Error)?.stack ?? String(e)}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Schema migrations, applied in order inside one transaction each. `PRAGMA user_version` records how many ran.
+ * Never edit a migration that has shipped: add a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: foundation — models, their graph, profiles, devices, links, measurements, datasets.
+  `
+  CREATE TABLE models (
+    id            INTEGER PRIMARY KEY,
+    sha256        TEXT    NOT NULL UNIQUE,
+    name          TEXT    NOT NULL UNIQUE,
+    source_path   TEXT,
+    bytes         INTEGER NOT NULL CHECK (bytes > 0),
+    ir_version    INTEGER NOT NULL,
+    opset         INTEGER NOT NULL,
+    producer      TEXT    NOT NULL DEFAULT '',
+    layer_count   INTEGER NOT NULL,
+    param_count   INTEGER NOT NULL,
+    weight_bytes  INTEGER NOT NULL,
+    inputs_json   TEXT    NOT NULL,
+    outputs_json  TEXT    NOT NULL,
+    imported_at   TEXT    NOT NULL
+  );
+  CREATE TABLE model_files (
+    model_id INTEGER PRIMARY KEY REFERENCES models(id) ON DELETE CASCADE,
+    content  BLOB NOT NULL
+  );
+  CREATE TABLE layers (
+    model_id           INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    position           INTEGER NOT NULL CHECK (position >= 1),
+    name               TEXT    NOT NULL,
+    op_type            TEXT    NOT NULL,
+    domain             TEXT    NOT NULL DEFAULT '',
+    inputs_json        TEXT    NOT NULL,
+    outputs_json       TEXT    NOT NULL,
+    weight_inputs_json TEXT    NOT NULL,
+    PRIMARY KEY (model_id, position),
+    UNIQUE (model_id, name)
+  );
+  CREATE TABLE tensors (
+    model_id       INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    name           TEXT    NOT NULL,
+    kind           TEXT    NOT NULL CHECK (kind IN ('input', 'weight', 'activation')),
+    producer       INTEGER,
+    consumers_json TEXT    NOT NULL,
+    is_output      INTEGER NOT NULL DEFAULT 0,
+    data_type      INTEGER,
+    dims_json      TEXT,
+    bytes          INTEGER,
+    PRIMARY KEY (model_id, name)
+  );
+  CREATE TABLE profiles (
+    id            INTEGER PRIMARY KEY,
+    model_id      INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    kind          TEXT    NOT NULL CHECK (kind IN ('static', 'latency')),
+    settings_hash TEXT    NOT NULL,
+    settings_json TEXT    NOT NULL,
+    summary_json  TEXT    NOT NULL,
+    created_at    TEXT    NOT NULL,
+    UNIQUE (model_id, kind, settings_hash)
+  );
+  CREATE TABLE profile_layers (
+    profile_id        INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+    position          INTEGER NOT NULL,
+    name              TEXT    NOT NULL,
+    op_type           TEXT    NOT NULL,
+    params            INTEGER,
+    weight_bytes      INTEGER,
+    macs              REAL,
+    flops             REAL,
+    cost_model        TEXT,
+    out_elements      INTEGER,
+    out_bytes         INTEGER,
+    latency_ms        REAL,
+    latency_p90_ms    REAL,
+    PRIMARY KEY (profile_id, position)
+  );
+  CREATE TABLE profile_tensors (
+    profile_id INTEGER NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
+    name       TEXT    NOT NULL,
+    data_type  TEXT    NOT NULL,
+    dims_json  TEXT    NOT NULL,
+    bytes      INTEGER NOT NULL,
+    PRIMARY KEY (profile_id, name)
+  );
+  CREATE TABLE devices (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    kind         TEXT NOT NULL CHECK (kind IN ('preset', 'measured', 'custom')),
+    profile_json TEXT NOT NULL,
+    source       TEXT NOT NULL DEFAULT '',
+    created_at   TEXT NOT NULL
+  );
+  CREATE TABLE links (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    kind          TEXT NOT NULL CHECK (kind IN ('preset', 'measured', 'custom')),
+    uplink_bps    REAL NOT NULL CHECK (uplink_bps > 0),
+    downlink_bps  REAL NOT NULL CHECK (downlink_bps > 0),
+    rtt_ms        REAL NOT NULL CHECK (rtt_ms >= 0),
+    loss          REAL NOT NULL DEFAULT 0 CHECK (loss >= 0 AND loss < 1),
+    source        TEXT NOT NULL DEFAULT '',
+    created_at    TEXT NOT NULL
+  );
+  CREATE TABLE datasets (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT    NOT NULL UNIQUE,
+    format        TEXT    NOT NULL CHECK (format IN ('idx')),
+    images_path   TEXT    NOT NULL,
+    labels_path   TEXT,
+    count         INTEGER NOT NULL CHECK (count > 0),
+    shape_json    TEXT    NOT NULL,
+    label_count   INTEGER,
+    sha256        TEXT    NOT NULL,
+    created_at    TEXT    NOT NULL
+  );
+  CREATE TABLE measurements (
+    id            INTEGER PRIMARY KEY,
+    model_id      INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    device_id     INTEGER REFERENCES devices(id) ON DELETE SET NULL,
+    link_id       INTEGER REFERENCES links(id) ON DELETE SET NULL,
+    dataset_id    INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+    kind          TEXT    NOT NULL,
+    settings_json TEXT    NOT NULL,
+    result_json   TEXT    NOT NULL,
+    created_at    TEXT    NOT NULL
+  );
+  CREATE INDEX measurements_model ON measurements(model_id, kind);
+  `,
+];
