@@ -54,7 +54,8 @@ export function buildCli(): Command {
     .description('Partita: profile, quantize, partition and run ONNX models between an edge device and a server.')
     .option('--db <file>', 'SQLite database file (env PARTITA_DB; default: per-user data folder)')
     .option('--json', 'machine-readable JSON on stdout')
-    .showHelpAfterError()
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) });
 
   const ctx = (cmd: Command): { store: SqliteStore; out: Output; opts: GlobalOptions } => {
@@ -224,6 +225,27 @@ export function buildCli(): Command {
       }
     });
 
+  program
+    .command('start')
+    .description('set up the default database and open the workbench')
+    .action(async (_o: unknown, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        const r = await seedDefaults(store);
+        out.result({ db: store.path, ...r }, () =>
+          [
+            `Database: ${store.path}`,
+            `Models: ${r.models.join(', ')}`,
+            `Datasets: ${r.datasets.join(', ') || '(none)'}`,
+            ...r.notes,
+            'The notebook UI is not built yet; use the CLI (`partita --help`).',
+          ].join('\n'),
+        );
+      } finally {
+        store.close();
+      }
+    });
+
   // Global options are accepted after the subcommand too (`partita models --json`).
   const addGlobals = (c: Command): void => {
     for (const sub of c.commands) {
@@ -239,7 +261,6 @@ export function buildCli(): Command {
 /** Runs the CLI; user errors print one clear line and exit 1, bugs print the stack and exit 70. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildCli();
-  program.exitOverride();
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -1,0 +1,24 @@
+/**
+ * `npm run bench [-- SECTION…]`: the speed and accuracy figures the issues ask for, measured side by side in one
+ * run (medians after warm-up). Sections: foundation. With no argument every section runs.
+ */
+import { benchImportProfile, benchLatencyRatio, benchZooTop1 } from './foundation.js';
+
+const SECTIONS: Record<string, () => Promise<void>> = {
+  foundation: async () => {
+    await benchImportProfile();
+    await benchLatencyRatio();
+    await benchZooTop1();
+  },
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+for (const name of wanted.length ? wanted : Object.keys(SECTIONS)) {
+  const run = SECTIONS[name];
+  if (!run) {
+    console.error(`Unknown bench section '${name}'. Sections: ${Object.keys(SECTIONS).join(', ')}.`);
+    process.exit(2);
+  }
+  console.log(`\n=== ${name} ===`);
+  await run();
+}
