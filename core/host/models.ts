@@ -35,7 +35,15 @@ export async function importModel(store: SqliteStore, path: string, opts: { name
   const original = new Uint8Array(readFileSync(abs));
   const proto = decodeModel(original, fileName);
   const external = hasExternalData(proto);
-  if (external) await resolveExternalData(proto, dirname(abs));
+  if (external) {
+    try {
+      await resolveExternalData(proto, dirname(abs));
+    } catch (e) {
+      // The codec speaks of tensors; the user needs to know which model file it was.
+      if (e instanceof CoreError) throw new CoreError(e.code, `Model '${fileName}': ${e.message}`);
+      throw e;
+    }
+  }
   const graph = buildGraph(proto, fileName);
   // A model with external data is stored self-contained, so the database never depends on files beside it.
   const content = external ? encodeModel(proto) : original;

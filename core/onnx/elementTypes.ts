@@ -32,6 +32,9 @@ const TYPES: readonly ElementType[] = [
   { code: 21, name: 'uint4', bytes: 0.5 },
   { code: 22, name: 'int4', bytes: 0.5 },
   { code: 23, name: 'float4e2m1', bytes: 0.5 },
+  { code: 24, name: 'float8e8m0', bytes: 1 },
+  { code: 25, name: 'uint2', bytes: 0.25 },
+  { code: 26, name: 'int2', bytes: 0.25 },
 ];
 
 const BY_CODE = new Map(TYPES.map((t) => [t.code, t]));

@@ -1,8 +1,7 @@
 import { CoreError } from '../api/errors.js';
 import { onnx } from './generated/onnxProto.js';
 import { isKnownOp } from './knownOps.js';
-import { bytesPerElement } from './elementTypes.js';
-import { int64ToNumber } from './modelCodec.js';
+import { bytesPerElement, int64ToNumber } from './modelCodec.js';
 
 /**
  * The graph IR every other module works on: compute layers in one topological order (positions 1..L),

@@ -15,6 +15,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 import { CoreError } from '../api/errors.js';
+import { bytesPerElement as elementBytes } from './elementTypes.js';
 import { onnx } from './generated/onnxProto.js';
 
 export { onnx };
@@ -402,40 +403,12 @@ export function tensorDataTypeName(code: number | null | undefined): string {
   return typeof name === 'string' ? name : `UNKNOWN(${c})`;
 }
 
-const BYTES_PER_ELEMENT: Readonly<Record<number, number>> = {
-  [DataType.FLOAT]: 4,
-  [DataType.UINT8]: 1,
-  [DataType.INT8]: 1,
-  [DataType.UINT16]: 2,
-  [DataType.INT16]: 2,
-  [DataType.INT32]: 4,
-  [DataType.INT64]: 8,
-  [DataType.BOOL]: 1,
-  [DataType.FLOAT16]: 2,
-  [DataType.DOUBLE]: 8,
-  [DataType.UINT32]: 4,
-  [DataType.UINT64]: 8,
-  [DataType.COMPLEX64]: 8,
-  [DataType.COMPLEX128]: 16,
-  [DataType.BFLOAT16]: 2,
-  [DataType.FLOAT8E4M3FN]: 1,
-  [DataType.FLOAT8E4M3FNUZ]: 1,
-  [DataType.FLOAT8E5M2]: 1,
-  [DataType.FLOAT8E5M2FNUZ]: 1,
-  [DataType.UINT4]: 0.5,
-  [DataType.INT4]: 0.5,
-  [DataType.FLOAT4E2M1]: 0.5,
-  [DataType.FLOAT8E8M0]: 1,
-  [DataType.UINT2]: 0.25,
-  [DataType.INT2]: 0.25,
-};
-
 /**
  * Storage size of one element in bytes: fractional for packed sub-byte types (INT4/UINT4/FLOAT4E2M1 0.5,
- * INT2/UINT2 0.25); NaN for STRING, UNDEFINED and unknown codes.
+ * INT2/UINT2 0.25); NaN for STRING, UNDEFINED and unknown codes. The table lives in elementTypes.ts.
  */
 export function bytesPerElement(dataType: number | null | undefined): number {
-  return BYTES_PER_ELEMENT[dataType ?? 0] ?? NaN;
+  return elementBytes(dataType ?? 0);
 }
 
 /** Number of elements: the product of dims (1 for a scalar, whose dims are empty). */

@@ -17,7 +17,7 @@ What it does, for each of fmnist-cnn, fmnist-resnet, fmnist-mlp:
      dynamic batch axis "batch"), then checks it with onnx.checker;
   4. writes manifest.json (sha256 of the written bytes, params, top-1, training settings)
      and reference-logits.json (torch logits for the first 8 test images, for cross-checking
-     an ONNX runtime against torch).
+     an ONNX runtime against torch), and refreshes the top-1 table in README.md.
 
 Reproducibility: SEED (below) is the only seed. Before each model, torch, numpy and Python's
 random are reseeded with SEED, so each model's initial weights and its mini-batch order do not
@@ -275,6 +275,42 @@ def sha256_of(path):
     return h.hexdigest()
 
 
+def write_reference(path, ref):
+    """Writes reference-logits.json with one image's logits per line (easy to read and diff)."""
+    names = list(ref["models"])
+    with open(path, "w") as f:
+        f.write("{\n")
+        f.write(f'  "images": {json.dumps(ref["images"])},\n')
+        f.write('  "input": "t10k pixel bytes / 255, float32 [8,1,28,28]",\n')
+        f.write(f'  "labels": {json.dumps(ref["labels"])},\n')
+        f.write('  "models": {\n')
+        for i, name in enumerate(names):
+            rows = ",\n".join(f"      {json.dumps(r)}" for r in ref["models"][name])
+            f.write(f'    {json.dumps(name)}: [\n{rows}\n    ]{"," if i < len(names) - 1 else ""}\n')
+        f.write("  }\n}\n")
+
+
+def update_readme_table(path, manifest):
+    """Rewrites the table between the zoo-table markers in README.md, if the file has them."""
+    start, end = "<!-- zoo-table:start -->", "<!-- zoo-table:end -->"
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        text = f.read()
+    if start not in text or end not in text:
+        return
+    rows = ["| model | file | params | opset | test top-1 | size | train time (1 thread) |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for m in manifest["models"]:
+        size = os.path.getsize(os.path.join(os.path.dirname(path), m["file"]))
+        rows.append(f"| {m['name']} | {m['file']} | {m['params']:,} | {m['opset']} | {m['top1']:.4f} "
+                    f"| {size / 1e6:.2f} MB | {m['trained']['seconds']:.0f} s |")
+    table = "\n".join(rows)
+    text = text[:text.index(start) + len(start)] + "\n" + table + "\n" + text[text.index(end):]
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=HERE, help="output folder (default: this script's folder)")
@@ -348,9 +384,8 @@ def main():
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
-    with open(os.path.join(args.out, "reference-logits.json"), "w") as f:
-        json.dump(ref, f, indent=1)
-        f.write("\n")
+    write_reference(os.path.join(args.out, "reference-logits.json"), ref)
+    update_readme_table(os.path.join(args.out, "README.md"), manifest)
     log(f"wrote {os.path.join(args.out, 'manifest.json')}")
 
 

@@ -49,7 +49,7 @@ describe('graph IR on real models', () => {
   it('Constant-node weights (PP-OCR) are weights, not layers', () => {
     const bytes = readFileSync(PPOCR[2].file);
     const proto = decodeModel(bytes, 'cls');
-    const constants = proto.graph!.node.filter((n) => n.opType === 'Constant').length;
+    const constants = (proto.graph!.node ?? []).filter((n) => n.opType === 'Constant').length;
     expect(constants).toBeGreaterThan(50);
     const g = buildGraph(proto);
     expect(g.layers.every((l) => l.opType !== 'Constant')).toBe(true);
