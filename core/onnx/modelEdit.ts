@@ -48,3 +48,14 @@ export function declaredValues(model: onnx.IModelProto, names: readonly string[]
     return { name, dataType: elementTypeName(tt?.elemType ?? 0), dims };
   });
 }
+
+/** The TensorProto behind a weight: an initializer, or the `value` of the Constant node that produces it. */
+export function weightTensor(model: onnx.IModelProto, name: string): onnx.ITensorProto {
+  const g = model.graph!;
+  const init = (g.initializer ?? []).find((t) => t.name === name);
+  if (init) return init;
+  const node = (g.node ?? []).find((n) => n.opType === 'Constant' && n.output?.[0] === name);
+  const t = node?.attribute?.find((a) => a.name === 'value')?.t;
+  if (!t) throw new Error(`weight '${name}' is neither an initializer nor a Constant with a tensor value`);
+  return t;
+}
