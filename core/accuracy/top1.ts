@@ -63,3 +63,15 @@ export async function evaluateTop1(
   }
   return { correct, count, top1: correct / count, predictions };
 }
+
+/** Top-1 of precomputed logits [count, classes] against labels[offset .. offset + count). */
+export function top1OfLogits(logits: Float32Array, labels: Uint8Array, offset: number, classes: number): number {
+  const count = logits.length / classes;
+  let correct = 0;
+  for (let i = 0; i < count; i++) {
+    let best = 0;
+    for (let k = 1; k < classes; k++) if (logits[i * classes + k] > logits[i * classes + best]) best = k;
+    if (best === labels[offset + i]) correct++;
+  }
+  return correct / count;
+}

@@ -6,6 +6,8 @@ import { addFashionMnist, addIdxDataset } from './datasets.js';
 import { evaluateModel } from './evaluation.js';
 import { importModel } from './models.js';
 import { profileModel } from './profiling.js';
+import { quantizeModel, writeFileAtomic } from './quantize.js';
+import { estimateDegradation, validateDegradation } from './sensitivity.js';
 import { progressBar } from './progress.js';
 import { formatBytes, formatTable } from './table.js';
 import { seedDefaults } from './seed.js';
@@ -221,6 +223,92 @@ export function buildCli(): Command {
         const r = await seedDefaults(store);
         out.result(r, () => [`Database: ${store.path}`, ...r.models.map((m) => `model ${m}`), ...r.datasets.map((d) => `dataset ${d}`), ...r.notes].join('\n'));
       } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('quantize')
+    .description('write a quantized copy of a model: simulation (any bits), deployable INT8 QDQ, or 2/4/8-bit MatMulNBits')
+    .argument('<model>', 'model name or id')
+    .option('--bits <spec>', 'weight bits per layer: LAYER=BITS,…,default=BITS (bits 2,3,4,5,6,8, 16 = FP16, 32 = keep FP32)', 'default=8')
+    .option('--act-bits <n>', 'activation bits of quantized layers (32 = float; qdq uses 8)', (v) => Number(v))
+    .addOption(new Option('--format <f>', 'what to write').choices(['simulation', 'qdq', 'matmul-nbits']).default('simulation'))
+    .option('--asymmetric', 'unsigned codes with zero points (default: symmetric)')
+    .addOption(new Option('--granularity <g>', 'weight scale groups').choices(['tensor', 'channel', 'block']))
+    .option('--block-size <n>', 'elements per block along the reduction axis', positiveInt('--block-size'))
+    .addOption(new Option('--clipping <c>', 'weight range: round-to-nearest over the full range, or MSE-optimal clipping').choices(['none', 'mse']).default('none'))
+    .option('--calib <dataset>', 'calibration dataset for activation ranges')
+    .option('--calib-samples <n>', 'calibration samples', positiveInt('--calib-samples'), 1000)
+    .option('--calib-offset <n>', 'first calibration sample (default: the last N of the set)', nonNegativeInt('--calib-offset'))
+    .addOption(new Option('--method <m>', 'calibration method').choices(['minmax', 'percentile', 'mse']).default('minmax'))
+    .requiredOption('--out <file>', 'where to write the .onnx')
+    .action(async (model: string, o: Record<string, any>, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      const bar = progressBar('calibrating');
+      try {
+        const r = await quantizeModel(store, model, {
+          bits: o.bits,
+          actBits: o.actBits,
+          format: o.format,
+          symmetric: !o.asymmetric,
+          granularity: o.granularity,
+          blockSize: o.blockSize,
+          clipping: o.clipping,
+          calib: o.calib,
+          calibSamples: o.calibSamples,
+          calibOffset: o.calibOffset,
+          method: o.method,
+          onProgress: (d, t) => bar.update(d, t),
+        });
+        bar.stop();
+        const path = writeFileAtomic(o.out, r.bytes);
+        const { bytes: _b, ...summary } = r;
+        out.result({ ...summary, path, fileBytes: r.bytes.byteLength }, () =>
+          `Wrote ${path} (${r.format}, ${formatBytes(r.bytes.byteLength)}): average ${r.averageBits.toFixed(2)} bits over quantizable layers, ` +
+          `packed weights ${formatBytes(r.packedWeightBytes)} vs ${formatBytes(r.fp32WeightBytes)} FP32 (${((100 * r.packedWeightBytes) / r.fp32WeightBytes).toFixed(1)}%).`,
+        );
+      } finally {
+        bar.stop();
+        store.close();
+      }
+    });
+
+  program
+    .command('sensitivity')
+    .description('measure per-layer sensitivity (layer x bits) and the noise model on a calibration split; optionally validate both on held-out data')
+    .argument('<model>', 'model name or id')
+    .requiredOption('--dataset <name>', 'labelled calibration dataset (default slice: its last --samples samples)')
+    .option('--samples <n>', 'calibration samples', positiveInt('--samples'), 2000)
+    .option('--offset <n>', 'first calibration sample', nonNegativeInt('--offset'))
+    .option('--bits <list>', 'bit widths to measure', (v) => v.split(',').map(Number), [8, 6, 5, 4, 3, 2])
+    .option('--validate <n>', 'also measure N random mixed configurations on --eval-dataset and report rank correlations', nonNegativeInt('--validate'), 0)
+    .option('--eval-dataset <name>', 'held-out dataset for --validate', 'fashion-mnist-test')
+    .option('--eval-samples <n>', 'held-out samples for --validate', positiveInt('--eval-samples'))
+    .action(async (model: string, o: Record<string, any>, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      const bar = progressBar('measuring');
+      try {
+        const onProgress = (stage: string, d: number, t: number) => bar.update(d, t, stage);
+        const est = await estimateDegradation(store, model, { dataset: o.dataset, samples: o.samples, offset: o.offset, bits: o.bits, onProgress });
+        const validation = o.validate > 0 ? await validateDegradation(store, model, est, { evalDataset: o.evalDataset, evalSamples: o.evalSamples, configs: o.validate }, { onProgress }) : undefined;
+        bar.stop();
+        out.result({ ...est, validation }, () => {
+          const t = est.sensitivity;
+          const lines = [
+            `Top-1 drop when only one layer is quantized (FP32 top-1 ${(100 * t.fp32Top1).toFixed(2)}% on ${o.samples} calibration samples)${est.cached.sensitivity ? ' (cached)' : ''}:`,
+            formatTable(['layer', ...t.bits.map((b) => `${b}-bit`), 'kappa'], t.layers.map((l, i) => [l, ...t.drop[i].map((d) => `${(100 * d).toFixed(2)}%`), est.noise.kappa[i]])),
+          ];
+          if (validation) {
+            lines.push(
+              `Validation on ${validation.points.length} random configurations (held-out '${o.evalDataset}'): Spearman predicted vs measured = ` +
+                `${validation.spearmanSensitivity.toFixed(3)} (sensitivity sum), ${validation.spearmanNoise.toFixed(3)} (noise model).`,
+            );
+          }
+          return lines.join('\n');
+        });
+      } finally {
+        bar.stop();
         store.close();
       }
     });

@@ -69,6 +69,16 @@ export async function buildQuantConfig(store: SqliteStore, m: LoadedModel, o: Qu
   const actBits: ActivationBits = checkActivationBits(o.actBits ?? (format === 'qdq' ? 8 : 32), '--act-bits');
   const cfg = defaultQuantConfig(spec.default ?? 8, actBits);
   cfg.weights.layers = spec.layers;
+  if (format === 'matmul-nbits') {
+    // MatMulNBits runs Gemm/MatMul only: every other layer stays FP32, and the config says so.
+    for (const l of layers) {
+      if (l.opType === 'Gemm' || l.opType === 'MatMul') continue;
+      if (spec.layers[l.name] !== undefined && spec.layers[l.name] !== 32) {
+        throw new CoreError('quant-not-deployable', `Layer '${l.name}' is a ${l.opType}; the matmul-nbits format quantizes Gemm/MatMul only. Use --format simulation or qdq for it.`);
+      }
+      cfg.weights.layers[l.name] = 32;
+    }
+  }
   cfg.weights.symmetric = o.symmetric ?? true;
   cfg.weights.granularity = o.granularity ?? (format === 'matmul-nbits' ? 'block' : 'channel');
   if (o.blockSize !== undefined) cfg.weights.blockSize = o.blockSize;

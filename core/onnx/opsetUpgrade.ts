@@ -290,8 +290,9 @@ interface NodeContext {
   readonly version: number;
   crosses(v: number): boolean;
   fresh(base: string): string;
-  int64Init(base: string, values: ReadonlyArray<bigint | number>, dims?: number[]): string;
-  floatInit(base: string, values: readonly number[], dims?: number[]): string;
+  /** A new 1-D initializer with a fresh name derived from `base`. */
+  int64Init(base: string, values: ReadonlyArray<bigint | number>): string;
+  floatInit(base: string, values: readonly number[]): string;
   /** A scalar initializer of the given element type; undefined when that type is not supported here. */
   scalarInit(base: string, value: number, elemType: number | undefined): string | undefined;
   facts(name: string): TensorFacts;
@@ -393,15 +394,15 @@ class Upgrader {
       version: version!,
       crosses: (v) => source < v && v <= target,
       fresh: (base) => this.fresh(base),
-      int64Init: (base, values, dims) => {
+      int64Init: (base, values) => {
         const name = this.fresh(base);
         const data = BigInt64Array.from(values, (v) => BigInt(v));
-        added.push({ name, dims: dims ?? [values.length], dataType: T.INT64, rawData: new Uint8Array(data.buffer) });
+        added.push({ name, dims: [values.length], dataType: T.INT64, rawData: new Uint8Array(data.buffer) });
         return name;
       },
-      floatInit: (base, values, dims) => {
+      floatInit: (base, values) => {
         const name = this.fresh(base);
-        added.push({ name, dims: dims ?? [values.length], dataType: T.FLOAT, rawData: new Uint8Array(Float32Array.from(values).buffer) });
+        added.push({ name, dims: [values.length], dataType: T.FLOAT, rawData: new Uint8Array(Float32Array.from(values).buffer) });
         return name;
       },
       scalarInit: (base, value, elemType) => {
@@ -670,15 +671,14 @@ const REWRITERS: Readonly<Record<string, Rewriter>> = {
 
   Dropout: (n, cx) => {
     const mask = n.output?.[1] ?? '';
-    if (mask === '' || !cx.isUsed(mask)) {
-      // Inference: Dropout is the identity on its first output.
-      if (mask) cx.removed(mask);
-      return [simpleNode('Identity', n.name ?? '', [n.input?.[0] ?? ''], [n.output?.[0] ?? ''])];
+    if (mask !== '' && cx.isUsed(mask)) {
+      // Before opset 12 ONNX left the inference-mode mask unspecified (ONNX Runtime returns all false, and its type
+      // was the input's before opset 10); from 12 it is all true. No rewrite keeps that output, so refuse.
+      cx.fail('its mask output is read, and the inference-mode mask is only defined from opset 12');
     }
-    if (cx.crosses(10)) cx.fail('its mask output is read, and opset 10 changed the mask from the input type to bool');
-    if (!cx.crosses(12)) return [n];
-    const ratio = cx.floatInit(`${baseName(n)}_ratio`, [attrFloat(n, 'ratio', 0.5)], []);
-    return [{ ...n, input: [n.input?.[0] ?? '', ratio], attribute: withAttrs(n, ['ratio', 'is_test']) }];
+    // Inference: Dropout is the identity on its first output.
+    if (mask) cx.removed(mask);
+    return [simpleNode('Identity', n.name ?? '', [n.input?.[0] ?? ''], [n.output?.[0] ?? ''])];
   },
 
   BatchNormalization: (n, cx) => {
@@ -708,7 +708,7 @@ const REWRITERS: Readonly<Record<string, Rewriter>> = {
         domain: '',
         input: [n.input?.[0] ?? '', '', scales],
         output: [...(n.output ?? [])],
-        attribute: legacyResizeAttrs(mode, scales, cx),
+        attribute: legacyResizeAttrs(mode, scales, cx, true),
       },
     ];
   },
@@ -718,7 +718,7 @@ const REWRITERS: Readonly<Record<string, Rewriter>> = {
       const mode = attrString(n, 'mode', 'nearest');
       if (mode !== 'nearest' && mode !== 'linear') cx.fail(`its mode '${mode}' is not valid at opset 10`);
       const scales = n.input?.[1] ?? '';
-      return [{ ...n, input: [n.input?.[0] ?? '', '', scales], attribute: withAttrs(n, [], legacyResizeAttrs(mode, scales, cx)) }];
+      return [{ ...n, input: [n.input?.[0] ?? '', '', scales], attribute: withAttrs(n, [], legacyResizeAttrs(mode, scales, cx, false)) }];
     }
     if (cx.crosses(13) && attrString(n, 'coordinate_transformation_mode', 'half_pixel') === 'tf_half_pixel_for_nn') {
       cx.fail("its coordinate_transformation_mode 'tf_half_pixel_for_nn' was removed at opset 13");
@@ -742,25 +742,24 @@ const REWRITERS: Readonly<Record<string, Rewriter>> = {
 
 /**
  * Resize 11+ attributes that reproduce Upsample (7..10) and Resize 10: 'asymmetric' coordinates and, for nearest,
- * ONNX Runtime's pre-11 rounding (truncation when up-sampling, i.e. 'floor' as the Upsample spec says; ceil on an
- * axis it down-samples). When the scales are not constant, 'floor' (the Upsample spec) is used.
+ * the pre-11 rounding. Upsample's scales are >= 1 by definition and its index is floor(x / scale): 'floor'. Resize 10
+ * as ONNX Runtime runs it truncates on an axis it up-samples ('floor') and rounds up on one it down-samples ('ceil'),
+ * so the scales must be constant and not mix both.
  */
-function legacyResizeAttrs(mode: string, scalesName: string, cx: NodeContext): onnx.IAttributeProto[] {
+function legacyResizeAttrs(mode: string, scalesName: string, cx: NodeContext, upsample: boolean): onnx.IAttributeProto[] {
   const attrs = [mkString('mode', mode), mkString('coordinate_transformation_mode', 'asymmetric')];
   if (mode !== 'nearest') return attrs;
-  let nearest = 'floor';
+  if (upsample) return [...attrs, mkString('nearest_mode', 'floor')];
   const t = scalesName ? cx.constant(scalesName) : undefined;
-  if (t) {
-    let scales: number[] | undefined;
-    try {
-      scales = [...tensorToFloat32(t)];
-    } catch {
-      scales = undefined;
-    }
-    if (scales && scales.some((s) => s < 1)) {
-      if (scales.some((s) => s > 1)) cx.fail('its scales mix up- and down-sampling, which the old rounding treats per axis');
-      nearest = 'ceil';
-    }
+  let scales: number[] | undefined;
+  try {
+    scales = t ? [...tensorToFloat32(t)] : undefined;
+  } catch {
+    scales = undefined;
   }
-  return [...attrs, mkString('nearest_mode', nearest)];
+  if (!scales) cx.fail('its scales are computed at run time, and its nearest rounding depends on whether each axis shrinks');
+  if (scales!.some((v) => v < 1) && scales!.some((v) => v > 1)) {
+    cx.fail('its scales mix up- and down-sampling, which opset 10 rounds differently per axis');
+  }
+  return [...attrs, mkString('nearest_mode', scales!.some((v) => v < 1) ? 'ceil' : 'floor')];
 }

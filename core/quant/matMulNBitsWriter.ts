@@ -8,24 +8,12 @@ import { attrInt, floatTensor, uint8Tensor } from '../onnx/tensorBuilders.js';
 import { stableJson } from '../util/hash.js';
 import { packCodes } from './packing.js';
 import { weightBitsOf, type QuantConfig } from './quantConfig.js';
-import { quantizableLayers, type QuantizableLayer } from './quantizableLayers.js';
+import { blockSizeFor, quantizableLayers, type QuantizableLayer } from './quantizableLayers.js';
 import { checkConfig } from './simulationWriter.js';
 import { quantizeWeights, type QuantizedWeights, type WeightBits } from './weightQuant.js';
 
 /** Bit widths ONNX Runtime's MatMulNBits kernel implements. */
 export const MATMUL_NBITS = [2, 4, 8] as const;
-
-/** The largest block size (a power of two >= 16, as MatMulNBits requires) that divides K. */
-export function blockSizeFor(k: number, wanted?: number): number {
-  if (wanted !== undefined) {
-    if (!(wanted >= 16 && (wanted & (wanted - 1)) === 0) || k % wanted !== 0) {
-      throw new CoreError('quant-block-size-invalid', `Block size ${wanted} must be a power of two >= 16 that divides K = ${k}. Try ${blockSizeFor(k)}.`);
-    }
-    return wanted;
-  }
-  for (const bs of [128, 64, 32, 16]) if (k % bs === 0) return bs;
-  throw new CoreError('quant-block-size-invalid', `K = ${k} is not a multiple of 16, so MatMulNBits cannot block it. Keep this layer at 8 bit or FP32.`);
-}
 
 /**
  * Quantizes a Gemm/MatMul weight into MatMulNBits' layout: B as [N, K/bs, bs*bits/8] bytes (codes of one output

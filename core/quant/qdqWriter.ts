@@ -11,7 +11,7 @@ import { activationQParams } from './calibration.js';
 import { weightBitsOf, type QuantConfig } from './quantConfig.js';
 import { quantizableLayers } from './quantizableLayers.js';
 import { checkConfig, weightSpec } from './simulationWriter.js';
-import { quantizeWeights } from './weightQuant.js';
+import { quantizeWeights, roundHalfToEven } from './weightQuant.js';
 
 /**
  * The deployable INT8 writer: ONNX Runtime's "QDQ" form, which its graph optimiser (level 'extended' or 'all')

@@ -1,3 +1,4 @@
+import { CoreError } from '../api/errors.js';
 import type { ModelGraph } from '../onnx/graph.js';
 import type { onnx } from '../onnx/generated/onnxProto.js';
 import { int64ToNumber } from '../onnx/modelCodec.js';
@@ -78,3 +79,16 @@ export function quantizableLayers(model: onnx.IModelProto, graph: ModelGraph): Q
   }
   return out;
 }
+
+/** The largest block size (a power of two >= 16, as MatMulNBits requires) that divides K, or the wanted one checked. */
+export function blockSizeFor(k: number, wanted?: number): number {
+  if (wanted !== undefined) {
+    if (!(wanted >= 16 && (wanted & (wanted - 1)) === 0) || k % wanted !== 0) {
+      throw new CoreError('quant-block-size-invalid', `Block size ${wanted} must be a power of two >= 16 that divides K = ${k}. Try ${blockSizeFor(k)}.`);
+    }
+    return wanted;
+  }
+  for (const bs of [128, 64, 32, 16]) if (k % bs === 0) return bs;
+  throw new CoreError('quant-block-size-invalid', `K = ${k} is not a multiple of 16, so MatMulNBits cannot block it. Keep this layer at 8 bit or FP32.`);
+}
+

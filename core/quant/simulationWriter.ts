@@ -8,7 +8,7 @@ import { attrFloat, floatTensor, scalarFloat } from '../onnx/tensorBuilders.js';
 import { stableJson } from '../util/hash.js';
 import { activationQParams } from './calibration.js';
 import { activationBitsOf, weightBitsOf, type QuantConfig } from './quantConfig.js';
-import { quantizableLayers, type QuantizableLayer } from './quantizableLayers.js';
+import { blockSizeFor, quantizableLayers, type QuantizableLayer } from './quantizableLayers.js';
 import { dequantizeWeights, fp16Round, quantizeWeights } from './weightQuant.js';
 
 /** 1.5 * 2^23: adding and subtracting it rounds a float32 to the nearest integer, ties to even (|x| < 2^22). */
@@ -64,6 +64,22 @@ export function writeSimulationModel(model: onnx.IModelProto, graph: ModelGraph,
   return b.build();
 }
 
+/**
+ * A float model whose named layers use the given weight values instead of their own (same shapes): the primitive
+ * behind noise injection, where the new weights are not the result of any quantizer.
+ */
+export function writeWithWeights(model: onnx.IModelProto, graph: ModelGraph, weights: ReadonlyMap<string, Float32Array>, tag: string): onnx.IModelProto {
+  const layers = quantizableLayers(model, graph);
+  const b = new GraphBuilder(model);
+  for (const [layerName, values] of weights) {
+    const l = layers.find((x) => x.name === layerName);
+    if (!l) throw new Error(`no quantizable layer '${layerName}'`);
+    const name = b.addInitializer(floatTensor(b.fresh(`${l.weight}_${tag}`), l.weightDims, values));
+    b.setInput(graph.layers[l.position - 1].nodeIndex, l.weightInput, name);
+  }
+  return b.build();
+}
+
 /** The weight quantizer settings for one layer, with the layer's own channel and reduction axes. */
 export function weightSpec(cfg: QuantConfig, l: QuantizableLayer, bits: Exclude<ReturnType<typeof weightBitsOf>, 32 | 16>) {
   return {
@@ -72,7 +88,7 @@ export function weightSpec(cfg: QuantConfig, l: QuantizableLayer, bits: Exclude<
     granularity: cfg.weights.granularity,
     axis: l.channelAxis,
     blockAxis: l.reductionAxis,
-    blockSize: cfg.weights.blockSize,
+    blockSize: cfg.weights.granularity === 'block' ? blockSizeFor(l.weightDims[l.reductionAxis], cfg.weights.blockSize) : undefined,
     clipping: cfg.weights.clipping,
   } as const;
 }

@@ -127,4 +127,26 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX measurements_model ON measurements(model_id, kind);
   `,
+  // 2: accuracy estimators — measured sensitivity tables, noise models and their validation runs.
+  `
+  CREATE TABLE estimator_runs (
+    id            INTEGER PRIMARY KEY,
+    model_id      INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    dataset_id    INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+    kind          TEXT    NOT NULL CHECK (kind IN ('sensitivity', 'noise', 'validation')),
+    settings_hash TEXT    NOT NULL,
+    settings_json TEXT    NOT NULL,
+    result_json   TEXT    NOT NULL,
+    created_at    TEXT    NOT NULL,
+    UNIQUE (model_id, kind, settings_hash)
+  );
+  CREATE TABLE sensitivity_rows (
+    run_id  INTEGER NOT NULL REFERENCES estimator_runs(id) ON DELETE CASCADE,
+    layer   TEXT    NOT NULL,
+    bits    INTEGER NOT NULL,
+    drop_top1 REAL  NOT NULL,
+    kl      REAL    NOT NULL,
+    PRIMARY KEY (run_id, layer, bits)
+  );
+  `,
 ];

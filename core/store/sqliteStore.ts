@@ -108,6 +108,17 @@ export interface MeasurementRow {
   createdAt: string;
 }
 
+export interface EstimatorRun {
+  id: number;
+  modelId: number;
+  datasetId: number | null;
+  kind: 'sensitivity' | 'noise' | 'validation';
+  settingsHash: string;
+  settings: Record<string, unknown>;
+  result: unknown;
+  createdAt: string;
+}
+
 const now = (): string => new Date().toISOString();
 
 /** Partita's one store: a SQLite file in WAL mode with foreign keys on. Every multi-row write is one transaction. */
@@ -404,6 +415,33 @@ export class SqliteStore {
     return this.db.prepare('SELECT * FROM datasets ORDER BY id').all().map(toDataset);
   }
 
+  // ---- accuracy estimators ----
+
+  findEstimatorRun(modelId: number, kind: EstimatorRun['kind'], settingsHash: string): EstimatorRun | undefined {
+    const r: any = this.db.prepare('SELECT * FROM estimator_runs WHERE model_id = ? AND kind = ? AND settings_hash = ?').get(modelId, kind, settingsHash);
+    return r ? toEstimatorRun(r) : undefined;
+  }
+
+  /** Stores an estimator run (and, for sensitivity tables, one row per layer x bits) in one transaction. */
+  saveEstimatorRun(r: Omit<EstimatorRun, 'id' | 'createdAt'>, rows: { layer: string; bits: number; drop: number; kl: number }[] = []): EstimatorRun {
+    return this.transaction(() => {
+      this.db.prepare('DELETE FROM estimator_runs WHERE model_id = ? AND kind = ? AND settings_hash = ?').run(r.modelId, r.kind, r.settingsHash);
+      const createdAt = now();
+      const id = Number(
+        this.db
+          .prepare('INSERT INTO estimator_runs (model_id, dataset_id, kind, settings_hash, settings_json, result_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .run(r.modelId, r.datasetId, r.kind, r.settingsHash, JSON.stringify(r.settings), JSON.stringify(r.result), createdAt).lastInsertRowid,
+      );
+      const ins = this.db.prepare('INSERT INTO sensitivity_rows (run_id, layer, bits, drop_top1, kl) VALUES (?, ?, ?, ?, ?)');
+      for (const x of rows) ins.run(id, x.layer, x.bits, x.drop, x.kl);
+      return { ...r, id, createdAt };
+    });
+  }
+
+  listEstimatorRuns(modelId: number): EstimatorRun[] {
+    return this.db.prepare('SELECT * FROM estimator_runs WHERE model_id = ? ORDER BY id').all(modelId).map(toEstimatorRun);
+  }
+
   // ---- measurements ----
 
   addMeasurement(m: Omit<MeasurementRow, 'id' | 'createdAt'>): MeasurementRow {
@@ -473,6 +511,19 @@ function toDataset(r: any): DatasetRow {
     shape: JSON.parse(r.shape_json),
     labelCount: r.label_count,
     sha256: r.sha256,
+    createdAt: r.created_at,
+  };
+}
+
+function toEstimatorRun(r: any): EstimatorRun {
+  return {
+    id: r.id,
+    modelId: r.model_id,
+    datasetId: r.dataset_id,
+    kind: r.kind,
+    settingsHash: r.settings_hash,
+    settings: JSON.parse(r.settings_json),
+    result: JSON.parse(r.result_json),
     createdAt: r.created_at,
   };
 }
