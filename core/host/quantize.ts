@@ -18,7 +18,7 @@ import {
   type CalibrationMethod,
   type QuantConfig,
 } from '../quant/quantConfig.js';
-import { quantizableLayers } from '../quant/quantizableLayers.js';
+import { outputRangeTensor, quantizableLayers } from '../quant/quantizableLayers.js';
 import { weightSpec, writeSimulationModel } from '../quant/simulationWriter.js';
 import { quantizeWeights } from '../quant/weightQuant.js';
 import { calibrateRanges } from '../run/calibrate.js';
@@ -97,7 +97,7 @@ export async function buildQuantConfig(store: SqliteStore, m: LoadedModel, o: Qu
     // (for Fashion-MNIST's train file: the held-out 5k the zoo models never trained on).
     const offset = o.calibOffset ?? Math.max(0, ds.count - samples);
     const data = loadIdxDataset(ds.imagesPath, ds.labelsPath);
-    const tensors = layers.flatMap((l) => [l.activation, ...(format === 'qdq' ? [m.graph.layers[l.position - 1].outputs[0]] : [])]);
+    const tensors = layers.flatMap((l) => [l.activation, ...(format === 'qdq' ? [outputRangeTensor(m.graph, l)] : [])]);
     cfg.activations.ranges = await calibrateRanges(m.proto, m.graph, m.row.name, tensors, data, sampleDims, {
       method: cfg.activations.method,
       bits: format === 'qdq' ? 8 : actBits,

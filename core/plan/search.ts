@@ -419,7 +419,7 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
 
     // Reduced-cost fixing: an option whose reduced cost alone closes the gap cannot be in a better plan.
     const gap = cutoff() - lb;
-    const choice = new Int32Array(c);
+    const fixedChoice = new Int32Array(c);
     const free: number[] = [];
     const fixedW = new Float64Array(m);
     let fixedG = 0;
@@ -427,65 +427,255 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
     for (let i = 0; i < c; i++) {
       const ks = orders[i].filter((j) => rcs[i][j] < gap);
       kept.push(ks);
+      fixedChoice[i] = ks[0];
       if (ks.length === 1) {
         const o = layers[i][ks[0]];
-        choice[i] = ks[0];
         fixedG += o.g;
         for (let k = 0; k < m; k++) fixedW[k] += o.w[k];
       } else free.push(i);
     }
-    // Branch first on layers whose cheapest deviation is most expensive (prunes high in the tree).
-    free.sort((x, y) => rcs[y][kept[y][1]] - rcs[x][kept[x][1]]);
+    free.sort((x, y) => kept[x].length - kept[y].length || x - y);
+    // Guess the gap: run the dynamic program with a trial cutoff lb + delta below the incumbent. If it finds a plan
+    // under the trial cutoff, that plan is optimal (everything it pruned was at or above the trial cutoff);
+    // otherwise widen delta (x8) until the trial cutoff reaches the incumbent, which settles the subproblem.
+    let delta = Math.max(1e-9 * Math.abs(lb), (cutoff() - lb) / 64, 1e-300);
+    if (!Number.isFinite(delta)) delta = Math.max(1e-4 * Math.abs(lb), 1e-9);
+    for (;;) {
+      const trial = Math.min(cutoff(), lb + delta);
+      const before = bestValue;
+      const pruned = dynamicProgram(cand, lam, free, kept, fixedChoice, fixedG, fixedW, () => Math.min(trial, cutoff()));
+      if (bestValue < before || trial >= cutoff() || !pruned) return;
+      delta *= 8;
+    }
+  };
+
+  /**
+   * Bounded dynamic programming over the free layers (Nemhauser-Ullmann style): the states after d layers are the
+   * partial sums (g, w) that are not dominated (lower or equal g and every w) and not pruned by
+   *  - feasibility: w_k + (lightest remaining w_k) <= r_k for every row;
+   *  - the Lagrangian bound at the root multipliers: g0 + g + lam.(w - r) + sum_rem min(g + lam.w);
+   *  - per row k, the exact LP bound of the remaining layers for row k with the other rows priced at the root
+   *    multipliers: g0 + g + sum_{j!=k} lam_j (w_j - r_j) + phi_k(r_k - w_k), phi_k(cap) being the LP optimum of
+   *    the remaining layers (goal g + sum_{j!=k} lam_j w_j) under row k with capacity cap: a convex piecewise-linear
+   *    function precomputed from the sorted hull breakpoints of the remaining layers.
+   * Every bound is valid for any multipliers >= 0, so a state is dropped only if no completion can beat the
+   * incumbent; dominated states are dropped because their dominator completes at least as well.
+   */
+  const dynamicProgram = (cand: Candidate, lam: Float64Array, free: number[], kept: number[][], fixedChoice: Int32Array, fixedG: number, fixedW: Float64Array, limit: () => number): boolean => {
+    const c = cand.cut;
     const n = free.length;
-    const sufMinG = new Float64Array(n + 1);
+    const r = cand.r;
+    // Suffix data over the free layers.
     const sufMinW = new Float64Array((n + 1) * m);
+    const sufLag = new Float64Array(n + 1);
     for (let d = n - 1; d >= 0; d--) {
-      const i = free[d];
-      let mg = Infinity;
-      for (const j of kept[i]) mg = Math.min(mg, layers[i][j].g);
-      sufMinG[d] = sufMinG[d + 1] + mg;
+      const opts = layers[free[d]];
+      let ml = Infinity;
+      for (const j of kept[free[d]]) {
+        let v = opts[j].g;
+        for (let k = 0; k < m; k++) v += lam[k] * opts[j].w[k];
+        if (v < ml) ml = v;
+      }
+      sufLag[d] = sufLag[d + 1] + ml;
       for (let k = 0; k < m; k++) {
         let mw = Infinity;
-        for (const j of kept[i]) mw = Math.min(mw, layers[i][j].w[k]);
+        for (const j of kept[free[d]]) mw = Math.min(mw, opts[j].w[k]);
         sufMinW[d * m + k] = sufMinW[(d + 1) * m + k] + mw;
       }
     }
-    const partW = new Float64Array((n + 1) * m);
-    for (let k = 0; k < m; k++) partW[k] = fixedW[k];
-    const bitsOf = (): number[] => Array.from(choice, (j, i) => layers[i][j].bits);
-
-    const dfs = (d: number, partG: number, sumRc: number): void => {
-      stats.nodes++;
-      if (d === n) {
-        if (cand.g0 + partG < cutoff()) offer(c, bitsOf(), cand.act);
-        return;
+    let lamR = 0;
+    for (let k = 0; k < m; k++) lamR += lam[k] * r[k];
+    // phi_k for every suffix: start point (sum of argmin g', its w_k) and sorted breakpoints with cumulative sums.
+    const phi = Array.from({ length: m }, (_, k) => {
+      const startG = new Float64Array(n + 1);
+      const startW = new Float64Array(n + 1);
+      const lists: { t: Float64Array; cumDw: Float64Array; cumCost: Float64Array }[] = new Array(n + 1);
+      let ts: number[] = [];
+      let dws: number[] = [];
+      lists[n] = { t: new Float64Array(0), cumDw: new Float64Array(0), cumCost: new Float64Array(0) };
+      for (let d = n - 1; d >= 0; d--) {
+        const i = free[d];
+        const ks = kept[i];
+        for (let q = 0; q < ks.length; q++) {
+          const o = layers[i][ks[q]];
+          let v = o.g;
+          for (let kk = 0; kk < m; kk++) if (kk !== k) v += lam[kk] * o.w[kk];
+          vbuf[q] = v;
+          wbuf[q] = o.w[k];
+        }
+        const addT: number[] = [];
+        const addDw: number[] = [];
+        const start = hullWalk(vbuf, wbuf, ks.length, (t, dw) => {
+          addT.push(t);
+          addDw.push(dw);
+        });
+        startG[d] = startG[d + 1] + vbuf[start];
+        startW[d] = startW[d + 1] + wbuf[start];
+        // Merge the (sorted) new breakpoints into the suffix list.
+        const mt: number[] = [];
+        const mdw: number[] = [];
+        let a = 0;
+        let b = 0;
+        while (a < ts.length || b < addT.length) {
+          if (b >= addT.length || (a < ts.length && ts[a] <= addT[b])) {
+            mt.push(ts[a]);
+            mdw.push(dws[a++]);
+          } else {
+            mt.push(addT[b]);
+            mdw.push(addDw[b++]);
+          }
+        }
+        ts = mt;
+        dws = mdw;
+        const cumDw = new Float64Array(ts.length);
+        const cumCost = new Float64Array(ts.length);
+        let sd = 0;
+        let sc = 0;
+        for (let s = 0; s < ts.length; s++) {
+          sd += dws[s];
+          sc += dws[s] * ts[s];
+          cumDw[s] = sd;
+          cumCost[s] = sc;
+        }
+        lists[d] = { t: Float64Array.from(ts), cumDw, cumCost };
       }
+      return { startG, startW, lists };
+    });
+    /** LP optimum of the free layers d.. under row k with capacity cap (Infinity if even the LP cannot fit). */
+    const phiAt = (k: number, d: number, cap: number): number => {
+      const P = phi[k];
+      const need = P.startW[d] - cap;
+      if (need <= 0) return P.startG[d];
+      const { t, cumDw, cumCost } = P.lists[d];
+      const len = cumDw.length;
+      if (len === 0 || cumDw[len - 1] < need) return Infinity;
+      let lo = 0;
+      let hi = len - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (cumDw[mid] >= need) hi = mid;
+        else lo = mid + 1;
+      }
+      const prevDw = lo > 0 ? cumDw[lo - 1] : 0;
+      const prevCost = lo > 0 ? cumCost[lo - 1] : 0;
+      return P.startG[d] + prevCost + (need - prevDw) * t[lo];
+    };
+    let boundPruned = false;
+    const otherPenalty = new Float64Array(m);
+    const wcur = new Float64Array(m);
+
+    // States: g, w (m per state); parents for the reconstruction.
+    let sg = new Float64Array([fixedG]);
+    let sw = Float64Array.from(fixedW);
+    const parents: Int32Array[] = [];
+    const choices: Int32Array[] = [];
+    for (let k = 0; k < m; k++) if (fixedW[k] + sufMinW[k] > r[k]) return false;
+    for (let d = 0; d < n; d++) {
       const i = free[d];
       const opts = layers[i];
-      const rc = rcs[i];
-      for (const j of kept[i]) {
-        const cut0 = cutoff();
-        if (lb + sumRc + rc[j] >= cut0) break; // reduced costs are sorted: no later option can do better
-        const o = opts[j];
-        const g = partG + o.g;
-        if (cand.g0 + g + sufMinG[d + 1] >= cut0) continue;
-        let ok = true;
-        for (let k = 0; k < m; k++) {
-          const w = partW[d * m + k] + o.w[k];
-          if (w + sufMinW[(d + 1) * m + k] > cand.r[k]) {
-            ok = false;
+      const ks = kept[i];
+      const count = sg.length;
+      const ng: number[] = [];
+      const nw: number[] = [];
+      const np: number[] = [];
+      const nc: number[] = [];
+      const cut0 = limit();
+      for (let s = 0; s < count; s++) {
+        for (const j of ks) {
+          const o = opts[j];
+          const g = sg[s] + o.g;
+          stats.nodes++;
+          let ok = true;
+          let lagW = 0;
+          for (let k = 0; k < m; k++) {
+            const w = sw[s * m + k] + o.w[k];
+            if (w + sufMinW[(d + 1) * m + k] > r[k]) {
+              ok = false;
+              break;
+            }
+            wcur[k] = w;
+            lagW += lam[k] * w;
+          }
+          if (!ok) continue;
+          if (cand.g0 + g + lagW - lamR + sufLag[d + 1] >= cut0) {
+            boundPruned = true;
+            continue;
+          }
+          for (let k = 0; k < m; k++) otherPenalty[k] = lam[k] * (wcur[k] - r[k]);
+          let pen = 0;
+          for (let k = 0; k < m; k++) pen += otherPenalty[k];
+          for (let k = 0; k < m && ok; k++) {
+            const bound = cand.g0 + g + (pen - otherPenalty[k]) + phiAt(k, d + 1, r[k] - wcur[k]);
+            if (bound >= cut0) ok = false;
+          }
+          if (!ok) {
+            boundPruned = true;
+            continue;
+          }
+          ng.push(g);
+          for (let k = 0; k < m; k++) nw.push(wcur[k]);
+          np.push(s);
+          nc.push(j);
+        }
+      }
+      // Dominance: sort by (w_0, g) and keep a state only if no kept state has g and every w at most its own.
+      const idx = ng.map((_, x) => x);
+      if (m === 0) idx.sort((x, y) => ng[x] - ng[y]);
+      else idx.sort((x, y) => nw[x * m] - nw[y * m] || ng[x] - ng[y]);
+      const keep: number[] = [];
+      let minG = Infinity;
+      for (const x of idx) {
+        if (m === 0) {
+          if (keep.length === 0) keep.push(x);
+          break;
+        }
+        if (ng[x] < minG) {
+          minG = ng[x];
+          keep.push(x);
+          continue;
+        }
+        if (m === 1) continue;
+        // Several rows: x is kept unless a recent kept state dominates it (a partial check; dropping fewer is safe).
+        let dominated = false;
+        for (let q = keep.length - 1; q >= 0 && q >= keep.length - 16; q--) {
+          const y = keep[q];
+          if (ng[y] > ng[x]) continue;
+          let all = true;
+          for (let k = 1; k < m; k++) if (nw[y * m + k] > nw[x * m + k]) all = false;
+          if (all) {
+            dominated = true;
             break;
           }
-          partW[(d + 1) * m + k] = w;
         }
-        if (!ok) continue;
-        choice[i] = j;
-        dfs(d + 1, g, sumRc + rc[j]);
+        if (!dominated) keep.push(x);
       }
-    };
-    // Feasibility of the fixed part with the lightest free options.
-    for (let k = 0; k < m; k++) if (fixedW[k] + sufMinW[k] > cand.r[k]) return;
-    dfs(0, fixedG, 0);
+      if (keep.length === 0) return boundPruned;
+      sg = Float64Array.from(keep, (x) => ng[x]);
+      sw = new Float64Array(keep.length * m);
+      keep.forEach((x, q) => {
+        for (let k = 0; k < m; k++) sw[q * m + k] = nw[x * m + k];
+      });
+      parents.push(Int32Array.from(keep, (x) => np[x]));
+      choices.push(Int32Array.from(keep, (x) => nc[x]));
+    }
+    // Complete plans, best first; the first that passes the exact test is this subproblem's optimum.
+    const order = Array.from(sg, (_, x) => x).sort((x, y) => sg[x] - sg[y]);
+    for (const x of order) {
+      if (cand.g0 + sg[x] >= limit()) {
+        boundPruned = true;
+        break;
+      }
+      const choice = Int32Array.from(fixedChoice);
+      let s = x;
+      for (let d = n - 1; d >= 0; d--) {
+        choice[free[d]] = choices[d][s];
+        s = parents[d][s];
+      }
+      const before = bestValue;
+      offer(c, Array.from(choice, (j, li) => layers[li][j].bits), cand.act);
+      if (bestValue < before) break;
+    }
+    return boundPruned;
   };
 
   /**

@@ -9,7 +9,7 @@ import { attrInt, floatTensor, int32Tensor, int8Tensor, scalarFloat, uint8Tensor
 import { stableJson } from '../util/hash.js';
 import { activationQParams } from './calibration.js';
 import { weightBitsOf, type QuantConfig } from './quantConfig.js';
-import { quantizableLayers } from './quantizableLayers.js';
+import { outputRangeTensor, quantizableLayers } from './quantizableLayers.js';
 import { checkConfig, weightSpec } from './simulationWriter.js';
 import { quantizeWeights, roundHalfToEven } from './weightQuant.js';
 
@@ -73,7 +73,7 @@ export function writeQdqModel(source: onnx.IModelProto, sourceGraph: ModelGraph,
     const x = quantizeInput(l.activation, at, l.name);
     b.setInput(at, 0, x.name);
 
-    const q = quantizeWeights(tensorToFloat32(weightTensor(model, l.weight)), l.weightDims, { ...weightSpec(cfg, l, 8), symmetric: true });
+    const q = quantizeWeights(tensorToFloat32(weightTensor(model, l.weight)), l.weightDims, { ...weightSpec(cfg, l, 8), symmetric: true, reduceRange: cfg.weights.reduceRange ?? true });
     const perChannel = cfg.weights.granularity === 'channel';
     const wName = b.fresh(`${l.weight}_i8`);
     b.addInitializer(int8Tensor(wName, l.weightDims, q.codes));
@@ -100,10 +100,12 @@ export function writeQdqModel(source: onnx.IModelProto, sourceGraph: ModelGraph,
       b.setInput(at, 2, `${bName}_dq`);
     }
 
-    // Output: the layer now writes a fresh tensor; Q/DQ restores the original name, so every consumer (and a
-    // graph output) reads the requantized value without being rewired.
+    // Output: the layer now writes a fresh tensor; Q/DQ restores the original name, so every consumer reads the
+    // requantized value without being rewired. A graph output (the logits) stays float: requantizing it to 256
+    // levels would cost accuracy and nothing downstream runs in integer.
     const y = node.output![0];
-    const { scale, zeroPoint } = range(y, l.name);
+    if (graph.outputs.includes(y)) continue;
+    const { scale, zeroPoint } = range(outputRangeTensor(graph, l), l.name);
     const raw = b.fresh(`${y}_f32`);
     node.output![0] = raw;
     const p = b.fresh(`${y}_q8`);

@@ -25,6 +25,8 @@ export interface QuantConfig {
     granularity: 'tensor' | 'channel' | 'block';
     blockSize?: number;
     clipping: 'none' | 'mse';
+    /** INT8 QDQ only: 7-bit weight range in 8-bit storage (default true; see weightQuant's reduceRange). */
+    reduceRange?: boolean;
   };
   activations: {
     /** Bits of the activation input of every quantized layer (32 = keep float). */

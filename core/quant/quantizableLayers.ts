@@ -80,6 +80,21 @@ export function quantizableLayers(model: onnx.IModelProto, graph: ModelGraph): Q
   return out;
 }
 
+/**
+ * The tensor whose calibrated range quantizes a layer's output. When the layer's only reader is a Relu, that is the
+ * Relu's output: uint8 with zero point 0 then clips negatives exactly as the Relu would, so no resolution is spent
+ * on values the Relu throws away (and ONNX Runtime folds the Relu into the integer kernel).
+ */
+export function outputRangeTensor(graph: ModelGraph, layer: QuantizableLayer): string {
+  const y = graph.layers[layer.position - 1].outputs[0];
+  const t = graph.tensors.get(y);
+  if (t && !t.isGraphOutput && t.consumers.length === 1) {
+    const next = graph.layers[t.consumers[0] - 1];
+    if (next.opType === 'Relu') return next.outputs[0];
+  }
+  return y;
+}
+
 /** The largest block size (a power of two >= 16, as MatMulNBits requires) that divides K, or the wanted one checked. */
 export function blockSizeFor(k: number, wanted?: number): number {
   if (wanted !== undefined) {

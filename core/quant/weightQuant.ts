@@ -42,6 +42,12 @@ export interface WeightQuantSpec {
   blockAxis?: number;
   /** 'none': round-to-nearest over the full range. 'mse': per group, shrink the range to minimise the squared reconstruction error. */
   clipping: WeightClipping;
+  /**
+   * Use one bit less of range than the storage width (8-bit storage, codes in [-63, 63]). x86 integer kernels
+   * that sum pairs of u8 x s8 products in 16 bits can saturate at full range; ONNX Runtime's own quantizer offers
+   * the same remedy ("reduce_range").
+   */
+  reduceRange?: boolean;
 }
 
 /**
@@ -299,7 +305,7 @@ export function quantizeWeights(values: Float32Array, dims: number[], spec: Weig
   const zeroPoints = new Int32Array(groupCount);
 
   if (groupShape.kind === 'tensor') {
-    const p = quantizeGroup(values, codes, spec.bits, spec.symmetric, spec.clipping);
+    const p = quantizeGroup(values, codes, spec.reduceRange ? spec.bits - 1 : spec.bits, spec.symmetric, spec.clipping);
     scales[0] = p.scale;
     zeroPoints[0] = p.zeroPoint;
     return { spec: { ...spec }, dims: [...dims], codes, scales, zeroPoints, groupShape, groupCount };
@@ -325,7 +331,7 @@ export function quantizeWeights(values: Float32Array, dims: number[], spec: Weig
   }
   const gatheredCodes = new Int32Array(n);
   for (let g = 0; g < groupCount; g++) {
-    const p = quantizeGroup(gathered.subarray(start[g], start[g + 1]), gatheredCodes.subarray(start[g], start[g + 1]), spec.bits, spec.symmetric, spec.clipping);
+    const p = quantizeGroup(gathered.subarray(start[g], start[g + 1]), gatheredCodes.subarray(start[g], start[g + 1]), spec.reduceRange ? spec.bits - 1 : spec.bits, spec.symmetric, spec.clipping);
     scales[g] = p.scale;
     zeroPoints[g] = p.zeroPoint;
   }
