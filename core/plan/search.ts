@@ -445,7 +445,7 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
       const before = bestValue;
       const pruned = dynamicProgram(cand, lam, free, kept, fixedChoice, fixedG, fixedW, () => Math.min(trial, cutoff()));
       if (bestValue < before || trial >= cutoff() || !pruned) return;
-      delta *= 8;
+      delta *= 2;
     }
   };
 

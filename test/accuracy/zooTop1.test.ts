@@ -8,6 +8,7 @@ import { zooManifest } from '../../core/host/seed.js';
 import { FASHION_MNIST_DIR, loadIdxDataset, parseIdx } from '../../core/accuracy/idxDataset.js';
 import type { SqliteStore } from '../../core/store/sqliteStore.js';
 import { sha256Hex } from '../../core/util/hash.js';
+import { runLogits } from '../../core/run/logitsRunner.js';
 import { ZOO_DIR, tempStore } from '../helpers.js';
 
 const manifest = zooManifest();
@@ -32,6 +33,16 @@ describe('reference models', () => {
 
   it('rejects a file that is not IDX', () => {
     expect(() => parseIdx(new TextEncoder().encode('{"not": "idx"}'), 'x.json')).toThrow(expect.objectContaining({ code: 'dataset-not-idx' }));
+  });
+
+  it('onnxruntime-node reproduces the logits torch recorded for the first 8 test images', async () => {
+    const ref = JSON.parse(readFileSync(join(ZOO_DIR, 'reference-logits.json'), 'utf8')) as { models: Record<string, number[][]> };
+    const test = loadIdxDataset(join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'), null);
+    for (const m of manifest.models) {
+      const { logits } = await runLogits(readFileSync(join(ZOO_DIR, m.file)), m.name, test, { offset: 0, count: 8, sampleDims: [1, 28, 28] });
+      const want = ref.models[m.name].flat();
+      for (let i = 0; i < want.length; i++) expect(Math.abs(logits[i] - want[i]), `${m.name}[${i}]`).toBeLessThan(1e-4);
+    }
   });
 
   for (const m of manifest.models) {
