@@ -4,7 +4,8 @@ import { SqliteStore } from '../store/sqliteStore.js';
 import { defaultDbPath } from './dataDir.js';
 import { addFashionMnist, addIdxDataset } from './datasets.js';
 import { evaluateModel } from './evaluation.js';
-import { importModel } from './models.js';
+import { importModel, loadModel } from './models.js';
+import { aimetEncodings, ortQuantOverrides } from '../quant/configExport.js';
 import { profileModel } from './profiling.js';
 import { quantizeModel, writeFileAtomic } from './quantize.js';
 import { estimateDegradation, validateDegradation } from './sensitivity.js';
@@ -243,6 +244,8 @@ export function buildCli(): Command {
     .option('--calib-offset <n>', 'first calibration sample (default: the last N of the set)', nonNegativeInt('--calib-offset'))
     .addOption(new Option('--method <m>', 'calibration method').choices(['minmax', 'percentile', 'mse']).default('minmax'))
     .requiredOption('--out <file>', 'where to write the .onnx')
+    .option('--export-ort <file>', "also write the configuration as ONNX Runtime quantizer overrides (JSON)")
+    .option('--export-aimet <file>', 'also write AIMET-style encodings (JSON)')
     .action(async (model: string, o: Record<string, any>, cmd: Command) => {
       const { store, out } = ctx(cmd);
       const bar = progressBar('calibrating');
@@ -263,6 +266,9 @@ export function buildCli(): Command {
         });
         bar.stop();
         const path = writeFileAtomic(o.out, r.bytes);
+        const m = loadModel(store, model);
+        if (o.exportOrt) writeFileAtomic(o.exportOrt, JSON.stringify(ortQuantOverrides(m.proto, m.graph, r.config), null, 2) + '\n');
+        if (o.exportAimet) writeFileAtomic(o.exportAimet, JSON.stringify(aimetEncodings(m.proto, m.graph, r.config), null, 2) + '\n');
         const { bytes: _b, ...summary } = r;
         out.result({ ...summary, path, fileBytes: r.bytes.byteLength }, () =>
           `Wrote ${path} (${r.format}, ${formatBytes(r.bytes.byteLength)}): average ${r.averageBits.toFixed(2)} bits over quantizable layers, ` +

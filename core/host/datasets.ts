@@ -16,6 +16,7 @@ export function addIdxDataset(store: SqliteStore, name: string, imagesPath: stri
   const images = resolve(imagesPath);
   const labels = labelsPath ? resolve(labelsPath) : null;
   const data = loadIdxDataset(images, labels);
+  if (data.count === 0) throw new CoreError('dataset-empty', `'${imagesPath}' holds no images. Give a file with at least one sample.`);
   const sha256 = sha256Hex(Buffer.concat([readFileSync(images), labels ? readFileSync(labels) : Buffer.alloc(0)]));
   const labelCount = data.labels ? Math.max(...data.labels) + 1 : null;
   return store.addDataset({ name, format: 'idx', imagesPath: images, labelsPath: labels, count: data.count, shape: data.sampleShape, labelCount, sha256 });

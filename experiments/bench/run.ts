@@ -1,14 +1,20 @@
 /**
  * `npm run bench [-- SECTION…]`: the speed and accuracy figures the issues ask for, measured side by side in one
- * run (medians after warm-up). Sections: foundation. With no argument every section runs.
+ * run (medians after warm-up). Sections: foundation, quant. With no argument every section runs.
  */
 import { benchImportProfile, benchLatencyRatio, benchZooTop1 } from './foundation.js';
+import { benchCalibrationMemory, benchLatency, benchZooPrecision } from './quant.js';
 
 const SECTIONS: Record<string, () => Promise<void>> = {
   foundation: async () => {
     await benchImportProfile();
     await benchLatencyRatio();
     await benchZooTop1();
+  },
+  quant: async () => {
+    await benchLatency();
+    await benchCalibrationMemory();
+    await benchZooPrecision();
   },
 };
 

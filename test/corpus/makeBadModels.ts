@@ -126,5 +126,10 @@ writeFileSync(join(out, 'tiny8x8-images.idx.gz'), idx(0x0803, [10, 8, 8], Uint8A
 writeFileSync(join(out, 'tiny8x8-labels.idx.gz'), idx(0x0801, [10], Uint8Array.from({ length: 10 }, (_, i) => i)));
 expected['tiny8x8-images.idx.gz'] = { code: 'dataset-shape-mismatch', command: 'eval', note: '8x8 images against fmnist-cnn [N,1,28,28]' };
 
+
+// An IDX file with zero images: an empty calibration set.
+writeFileSync(join(out, 'empty-images.idx.gz'), idx(0x0803, [0, 28, 28], new Uint8Array(0)));
+expected['empty-images.idx.gz'] = { code: 'dataset-empty', command: 'eval', note: 'zero images: an empty calibration or evaluation set' };
+
 writeFileSync(join(here, 'expected.json'), JSON.stringify(expected, null, 2) + '\n');
 console.log(`wrote ${Object.keys(expected).length} cases to ${out}`);
