@@ -9,7 +9,7 @@ const restrict = (patterns, message) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'core/onnx/generated/**', 'test/output/**', 'experiments/zoo/**/*.py'] },
+  { ignores: ['node_modules/**', 'dist/**', '.scratch/**', 'core/onnx/generated/**', 'test/output/**', 'experiments/zoo/**/*.py'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
