@@ -377,54 +377,142 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
   };
 
   /**
-   * Greedy repair: start at each layer's least reduced-cost option; while a row is violated, make the move with the
-   * smallest goal increase per unit of (normalised) violation removed. A heuristic for a first incumbent only.
+   * Heuristic incumbents (never needed for correctness, only for speed): from a start assignment, repair the rows
+   * greedily (the move with the least goal increase per unit of normalised violation removed; ties: the larger
+   * removal), then improve the goal by single moves that keep every row. Starts: the Lagrangian argmin and, with
+   * several rows, the assignment lightest in the normalised rows.
    */
   const greedy = (cand: Candidate): void => {
     const c = cand.cut;
-    const choice = new Int32Array(c);
-    const used = new Float64Array(m);
-    for (let i = 0; i < c; i++) {
-      choice[i] = order[layerStart[i]];
-      for (let k = 0; k < m; k++) used[k] += optW[choice[i] * m + k];
-    }
-    const norm = Float64Array.from(scaleW, (s) => (s > 0 ? s / Math.max(1, c) : 1));
-    for (let iter = 0; iter <= c * maxOpts; iter++) {
-      let violated = false;
-      for (let k = 0; k < m; k++) if (used[k] > cand.r[k]) violated = true;
-      if (!violated) {
-        let g = cand.g0;
-        for (let i = 0; i < c; i++) g += optG[choice[i]];
-        if (g < cutoff()) offer(c, Array.from(choice, (j) => optBits[j]), cand.act);
-        return;
-      }
-      let bestScore = Infinity;
-      let bi = -1;
-      let bj = -1;
-      for (let i = 0; i < c; i++) {
-        const cur = choice[i];
-        for (let j = layerStart[i], e = j + layerCount[i]; j < e; j++) {
-          if (j === cur) continue;
-          let gain = 0;
-          for (let k = 0; k < m; k++) {
-            const viol = used[k] - cand.r[k];
-            const delta = optW[j * m + k] - optW[cur * m + k];
-            if (viol > 0) gain += Math.min(viol, -delta) / norm[k];
-            else if (delta > -viol) gain -= (delta + viol) / norm[k];
+    const norm = new Float64Array(m);
+    for (let k = 0; k < m; k++) norm[k] = Math.max(Math.abs(cand.r[k]), scaleW[k] / Math.max(1, c), 1e-300);
+    const starts: Int32Array[] = [Int32Array.from({ length: c }, (_, i) => order[layerStart[i]])];
+    if (m >= 2) {
+      starts.push(
+        Int32Array.from({ length: c }, (_, i) => {
+          let best = layerStart[i];
+          let bestU = Infinity;
+          for (let j = layerStart[i], e = j + layerCount[i]; j < e; j++) {
+            let u = 0;
+            for (let k = 0; k < m; k++) u += optW[j * m + k] / norm[k];
+            if (u < bestU || (u === bestU && optG[j] < optG[best])) {
+              bestU = u;
+              best = j;
+            }
           }
-          if (!(gain > 0)) continue;
-          const score = (optG[j] - optG[cur]) / gain;
-          if (score < bestScore) {
-            bestScore = score;
-            bi = i;
-            bj = j;
+          return best;
+        }),
+      );
+    }
+    const used = new Float64Array(m);
+    const violation = (k: number, u: number): number => Math.max(0, u - cand.r[k]) / norm[k];
+    for (const choice of starts) {
+      used.fill(0);
+      for (let i = 0; i < c; i++) for (let k = 0; k < m; k++) used[k] += optW[choice[i] * m + k];
+      let feasible = false;
+      for (let iter = 0; iter <= 2 * c + 2; iter++) {
+        let v0 = 0;
+        for (let k = 0; k < m; k++) v0 += violation(k, used[k]);
+        if (v0 === 0) {
+          feasible = true;
+          break;
+        }
+        let bestScore = Infinity;
+        let bestGain = 0;
+        let bi = -1;
+        let bj = -1;
+        for (let i = 0; i < c; i++) {
+          const cur = choice[i];
+          for (let j = layerStart[i], e = j + layerCount[i]; j < e; j++) {
+            if (j === cur) continue;
+            let v1 = 0;
+            for (let k = 0; k < m; k++) v1 += violation(k, used[k] + optW[j * m + k] - optW[cur * m + k]);
+            const gain = v0 - v1;
+            if (!(gain > 0)) continue;
+            const score = (optG[j] - optG[cur]) / gain;
+            if (score < bestScore || (score === bestScore && gain > bestGain)) {
+              bestScore = score;
+              bestGain = gain;
+              bi = i;
+              bj = j;
+            }
           }
         }
+        if (bi < 0) break;
+        for (let k = 0; k < m; k++) used[k] += optW[bj * m + k] - optW[choice[bi] * m + k];
+        choice[bi] = bj;
       }
-      if (bi < 0) return;
-      for (let k = 0; k < m; k++) used[k] += optW[bj * m + k] - optW[choice[bi] * m + k];
-      choice[bi] = bj;
+      if (!feasible) continue;
+      // Improvement: the single move with the largest goal decrease that keeps every row, until none is left.
+      for (let iter = 0; iter <= c; iter++) {
+        let bestDg = 0;
+        let bi = -1;
+        let bj = -1;
+        for (let i = 0; i < c; i++) {
+          const cur = choice[i];
+          for (let j = layerStart[i], e = j + layerCount[i]; j < e; j++) {
+            const dg = optG[j] - optG[cur];
+            if (!(dg < bestDg)) continue;
+            let ok = true;
+            for (let k = 0; k < m && ok; k++) if (used[k] + optW[j * m + k] - optW[cur * m + k] > cand.r[k]) ok = false;
+            if (ok) {
+              bestDg = dg;
+              bi = i;
+              bj = j;
+            }
+          }
+        }
+        if (bi < 0) break;
+        for (let k = 0; k < m; k++) used[k] += optW[bj * m + k] - optW[choice[bi] * m + k];
+        choice[bi] = bj;
+      }
+      let g = cand.g0;
+      for (let i = 0; i < c; i++) g += optG[choice[i]];
+      if (g < cutoff()) offer(c, Array.from(choice, (j) => optBits[j]), cand.act);
     }
+  };
+
+  /**
+   * Whether two rows cannot be met together even in the LP relaxation: for each ordered pair (k, j), the LP minimum
+   * of row j's weight subject to row k (hull walk) exceeds row j's capacity. Coordinate ascent cannot see this.
+   */
+  const lpInfeasible = (cand: Candidate): boolean => {
+    for (let k = 0; k < m; k++) {
+      for (let jr = 0; jr < m; jr++) {
+        if (jr === k) continue;
+        let count = 0;
+        let value = 0;
+        let need = -cand.r[k];
+        const push = (t: number, dw: number): void => {
+          segT[count] = t;
+          segDw[count] = dw;
+          count++;
+        };
+        for (let i = 0; i < cand.cut; i++) {
+          const s0 = layerStart[i];
+          const n = layerCount[i];
+          for (let q = 0; q < n; q++) {
+            vbuf[q] = optW[(s0 + q) * m + jr];
+            wbuf[q] = optW[(s0 + q) * m + k];
+          }
+          const start = hullWalk(vbuf, wbuf, n, push);
+          value += vbuf[start];
+          need += wbuf[start];
+        }
+        if (need > 0) {
+          const idx = Array.from({ length: count }, (_, x) => x).sort((x, y) => segT[x] - segT[y]);
+          for (const x of idx) {
+            const take = Math.min(segDw[x], need);
+            value += take * segT[x];
+            need -= take;
+            if (need <= 0) break;
+          }
+          if (need > 0) return true;
+        }
+        if (value > cand.r[jr]) return true;
+      }
+    }
+    return false;
   };
 
   const solveCandidate = (cand: Candidate): void => {
@@ -485,7 +573,8 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
       }
     }
 
-    greedy(cand);
+    if (m >= 2 && lpInfeasible(cand)) return;
+    if (bestValue === Infinity) greedy(cand);
     if (lb >= cutoff()) return;
 
     let delta = Math.max(1e-9 * Math.abs(lb), 1e-300);
@@ -571,9 +660,10 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
     const sufMinV = new Float64Array(n + 1);
     for (let d = n - 1; d >= 0; d--) sufMinV[d] = sufMinV[d + 1] + minV[free[d]];
 
-    // phi_k: per row, hull breakpoints of every free layer (goal g + sum_{j!=k} lam_j w_j), sorted by t, and the
-    // suffix sums of the hull starts. phi_k for depth d is read off the breakpoints of layers at depth >= d.
-    const phi = Array.from({ length: m }, (_, k) => {
+    // LP functions of the remaining free layers, each for one row k and a linear goal h over the options: hull
+    // breakpoints of every free layer sorted by t, suffix sums of the hull starts; F_d(cap) = min LP h of layers at
+    // depth >= d subject to their row-k weight <= cap, read off the breakpoints of those layers (rebuilt per depth).
+    const makeLp = (k: number, h: (j: number) => number) => {
       const startG = new Float64Array(n + 1);
       const startW = new Float64Array(n + 1);
       const t: number[] = [];
@@ -585,9 +675,7 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
         const cnt = keptCount[i];
         for (let q = 0; q < cnt; q++) {
           const j = order[s0 + q];
-          let v = optG[j];
-          for (let kk = 0; kk < m; kk++) if (kk !== k) v += lam[kk] * optW[j * m + kk];
-          vbuf[q] = v;
+          vbuf[q] = h(j);
           wbuf[q] = optW[j * m + k];
         }
         const start = hullWalk(vbuf, wbuf, cnt, (tt, ddw) => {
@@ -598,30 +686,44 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
         startG[d] = startG[d + 1] + vbuf[start];
         startW[d] = startW[d + 1] + wbuf[start];
       }
-      const idx = t.map((_, s) => s).sort((x, y) => t[x] - t[y]);
+      const idx = t.map((_, x) => x).sort((x, y) => t[x] - t[y]);
       return {
         startG,
         startW,
-        t: Float64Array.from(idx, (s) => t[s]),
-        dw: Float64Array.from(idx, (s) => dw[s]),
-        depth: Int32Array.from(idx, (s) => depth[s]),
-        // breakpoints of the current suffix, rebuilt per depth
+        t: Float64Array.from(idx, (x) => t[x]),
+        dw: Float64Array.from(idx, (x) => dw[x]),
+        depth: Int32Array.from(idx, (x) => depth[x]),
         qt: new Float64Array(idx.length),
         qDw: new Float64Array(idx.length),
         qCost: new Float64Array(idx.length),
         qLen: 0,
       };
-    });
-    const buildPhi = (d: number): void => {
-      for (const P of phi) {
+    };
+    type Lp = ReturnType<typeof makeLp>;
+    // phi[k]: goal g + sum_{j!=k} lam_j w_j (the bound); psi[k][j]: goal w_j (LP feasibility of rows k and j together).
+    const phi: Lp[] = [];
+    const psi: (Lp | null)[][] = [];
+    for (let k = 0; k < m; k++) {
+      phi.push(
+        makeLp(k, (j) => {
+          let v = optG[j];
+          for (let kk = 0; kk < m; kk++) if (kk !== k) v += lam[kk] * optW[j * m + kk];
+          return v;
+        }),
+      );
+      psi.push(Array.from({ length: m }, (_, jr) => (jr === k ? null : makeLp(k, (j) => optW[j * m + jr]))));
+    }
+    const allLps: Lp[] = [...phi, ...psi.flat().filter((x): x is Lp => x !== null)];
+    const buildLps = (d: number): void => {
+      for (const P of allLps) {
         let len = 0;
         let sd = 0;
         let sc = 0;
-        for (let s = 0; s < P.t.length; s++) {
-          if (P.depth[s] < d) continue;
-          sd += P.dw[s];
-          sc += P.dw[s] * P.t[s];
-          P.qt[len] = P.t[s];
+        for (let x = 0; x < P.t.length; x++) {
+          if (P.depth[x] < d) continue;
+          sd += P.dw[x];
+          sc += P.dw[x] * P.t[x];
+          P.qt[len] = P.t[x];
           P.qDw[len] = sd;
           P.qCost[len] = sc;
           len++;
@@ -629,9 +731,8 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
         P.qLen = len;
       }
     };
-    /** LP optimum of the free layers d.. under row k with capacity cap (Infinity if even the LP cannot fit). */
-    const phiAt = (k: number, d: number, cap: number): number => {
-      const P = phi[k];
+    /** F_d(cap) of the suffix the LP was last built for (Infinity if even the LP cannot fit). */
+    const lpAt = (P: Lp, d: number, cap: number): number => {
       const need = P.startW[d] - cap;
       if (need <= 0) return P.startG[d];
       const len = P.qLen;
@@ -647,9 +748,21 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
       const prevCost = lo > 0 ? P.qCost[lo - 1] : 0;
       return P.startG[d] + prevCost + (need - prevDw) * P.qt[lo];
     };
+    /** Rows k and j cannot both be met by any completion of a state with row weights w (LP test). */
+    const pairInfeasible = (d: number, w: ArrayLike<number>): boolean => {
+      for (let k = 0; k < m; k++) {
+        for (let jr = 0; jr < m; jr++) {
+          const P = psi[k][jr];
+          if (P && w[jr] + lpAt(P, d, r[k] - w[k]) > r[jr]) return true;
+        }
+      }
+      return false;
+    };
 
     let boundPruned = false;
     for (let k = 0; k < m; k++) if (fixedW[k] + sufMinW[k] > r[k]) return false;
+    buildLps(0);
+    if (pairInfeasible(0, fixedW)) return false;
     // States after d free layers, sorted by (w_0, g): sg, sw; parents and choices per depth for the reconstruction.
     let sg = new Float64Array([fixedG]);
     let sw = Float64Array.from(fixedW);
@@ -665,7 +778,7 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
       const cnt = keptCount[i];
       const count = sg.length;
       grow(count * cnt);
-      buildPhi(d + 1);
+      buildLps(d + 1);
       const cut0 = limit();
       let out = 0;
       // One run per option: the states shifted by the option stay sorted by (w_0, g).
@@ -698,7 +811,7 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
             penSum += pen[k];
           }
           for (let k = 0; k < m; k++) {
-            if (cand.g0 + g + (penSum - pen[k]) + phiAt(k, d + 1, r[k] - wcur[k]) >= cut0) {
+            if (cand.g0 + g + (penSum - pen[k]) + lpAt(phi[k], d + 1, r[k] - wcur[k]) >= cut0) {
               ok = false;
               break;
             }
@@ -707,6 +820,7 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
             boundPruned = true;
             continue;
           }
+          if (m >= 2 && pairInfeasible(d + 1, wcur)) continue;
           bufG[out] = g;
           for (let k = 0; k < m; k++) bufW[out * m + k] = wcur[k];
           bufP[out] = s;

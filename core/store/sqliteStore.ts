@@ -442,6 +442,47 @@ export class SqliteStore {
     return this.db.prepare('SELECT * FROM estimator_runs WHERE model_id = ? ORDER BY id').all(modelId).map(toEstimatorRun);
   }
 
+  // ---- devices and links ----
+
+  /** Inserts or replaces a device by name (its whole profile is one JSON document). */
+  saveDevice(d: { name: string; kind: 'preset' | 'measured' | 'custom'; source: string; profile: unknown }): void {
+    this.db
+      .prepare(
+        `INSERT INTO devices (name, kind, profile_json, source, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, profile_json = excluded.profile_json, source = excluded.source`,
+      )
+      .run(d.name, d.kind, JSON.stringify(d.profile), d.source, now());
+  }
+
+  listDevices(): { id: number; name: string; kind: string; source: string; profile: unknown; createdAt: string }[] {
+    return this.db
+      .prepare('SELECT * FROM devices ORDER BY id')
+      .all()
+      .map((r: any) => ({ id: r.id, name: r.name, kind: r.kind, source: r.source, profile: JSON.parse(r.profile_json), createdAt: r.created_at }));
+  }
+
+  findDevice(name: string): { id: number; name: string; kind: string; profile: unknown } | undefined {
+    const r: any = this.db.prepare('SELECT * FROM devices WHERE name = ?').get(name);
+    return r ? { id: r.id, name: r.name, kind: r.kind, profile: JSON.parse(r.profile_json) } : undefined;
+  }
+
+  saveLink(l: { name: string; kind: 'preset' | 'measured' | 'custom'; source: string; uplinkBps: number; downlinkBps: number; rttMs: number; loss: number }): void {
+    this.db
+      .prepare(
+        `INSERT INTO links (name, kind, uplink_bps, downlink_bps, rtt_ms, loss, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, uplink_bps = excluded.uplink_bps, downlink_bps = excluded.downlink_bps,
+           rtt_ms = excluded.rtt_ms, loss = excluded.loss, source = excluded.source`,
+      )
+      .run(l.name, l.kind, l.uplinkBps, l.downlinkBps, l.rttMs, l.loss, l.source, now());
+  }
+
+  listLinks(): { id: number; name: string; kind: 'preset' | 'measured' | 'custom'; source: string; uplinkBps: number; downlinkBps: number; rttMs: number; loss: number }[] {
+    return this.db
+      .prepare('SELECT * FROM links ORDER BY id')
+      .all()
+      .map((r: any) => ({ id: r.id, name: r.name, kind: r.kind, source: r.source, uplinkBps: r.uplink_bps, downlinkBps: r.downlink_bps, rttMs: r.rtt_ms, loss: r.loss }));
+  }
+
   // ---- measurements ----
 
   addMeasurement(m: Omit<MeasurementRow, 'id' | 'createdAt'>): MeasurementRow {
