@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CoreError, isCoreError } from '../api/errors.js';
 import { SqliteStore } from '../store/sqliteStore.js';
@@ -12,6 +13,9 @@ import { estimateDegradation, validateDegradation } from './sensitivity.js';
 import { progressBar } from './progress.js';
 import { formatBytes, formatTable } from './table.js';
 import { seedDefaults } from './seed.js';
+import { seedPresets } from './planning.js';
+import { checkDevice, checkLink, type DeviceProfile } from '../plan/devices.js';
+import { benchHostDevice } from '../run/deviceBench.js';
 
 interface GlobalOptions {
   db?: string;
@@ -315,6 +319,105 @@ export function buildCli(): Command {
         });
       } finally {
         bar.stop();
+        store.close();
+      }
+    });
+
+  const devices = program.command('devices').description('device profiles: presets, measured, custom');
+  devices
+    .command('list')
+    .description('list device profiles (presets are stored on first use)')
+    .action((_o: unknown, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        seedPresets(store);
+        const rows = store.listDevices();
+        out.result(rows, () =>
+          formatTable(
+            ['name', 'kind', 'FP32 GMAC/s', 'INT8 GMAC/s', 'INT4 GMAC/s', 'memory', 'compute W', 'source'],
+            rows.map((r) => {
+              const d = r.profile as DeviceProfile;
+              return [d.name, r.kind, d.macsPerSecond.fp32 / 1e9, d.macsPerSecond.int8 / 1e9, d.macsPerSecond.int4 / 1e9, formatBytes(d.memoryBytes), d.power.computeW, r.source.slice(0, 60)];
+            }),
+          ),
+        );
+      } finally {
+        store.close();
+      }
+    });
+  devices
+    .command('add')
+    .description('add or replace a custom device from a JSON profile file (fields as in `devices list --json`)')
+    .argument('<file>', 'JSON file with one device profile')
+    .action((file: string, _o: unknown, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        let d: DeviceProfile;
+        try {
+          d = JSON.parse(readFileSync(file, 'utf8')) as DeviceProfile;
+        } catch (e) {
+          throw new CoreError('device-invalid', `Cannot read device profile '${file}' (${(e as Error).message}). Give a JSON file like the output of \`partita devices list --json\`.`);
+        }
+        if (typeof d?.name !== 'string' || !d.macsPerSecond || !d.power) throw new CoreError('device-invalid', `Device profile '${file}' lacks name, macsPerSecond or power. Start from \`partita devices list --json\`.`);
+        checkDevice({ ...d, kind: 'custom' });
+        store.saveDevice({ name: d.name, kind: 'custom', source: d.source ?? file, profile: { ...d, kind: 'custom' } });
+        out.result({ saved: d.name }, () => `Saved device '${d.name}'.`);
+      } finally {
+        store.close();
+      }
+    });
+  devices
+    .command('bench')
+    .description('measure this host with onnxruntime-node micro-benchmarks and save it as a measured device')
+    .option('--name <name>', 'device name', 'this-host')
+    .option('--threads <n>', 'intra-op threads', positiveInt('--threads'), 1)
+    .option('--runs <n>', 'timed runs per kernel', positiveInt('--runs'), 30)
+    .option('--power <w>', 'compute,idle,tx,rx power in watts (not measurable from software)', (v) => v.split(',').map(Number))
+    .action(async (o: { name: string; threads: number; runs: number; power?: number[] }, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      const bar = progressBar('benchmarking');
+      try {
+        const power = o.power ? { computeW: o.power[0], idleW: o.power[1], txW: o.power[2], rxW: o.power[3] } : undefined;
+        const d = await benchHostDevice(o.name, { threads: o.threads, runs: o.runs, power, onProgress: (x, t) => bar.update(x, t) });
+        bar.stop();
+        checkDevice(d);
+        store.saveDevice({ name: d.name, kind: 'measured', source: d.source, profile: d });
+        out.result(d, () => `Saved measured device '${d.name}': FP32 ${(d.macsPerSecond.fp32 / 1e9).toFixed(1)}, INT8 ${(d.macsPerSecond.int8 / 1e9).toFixed(1)}, INT4 ${(d.macsPerSecond.int4 / 1e9).toFixed(1)} GMAC/s; ${(d.elementsPerSecond / 1e9).toFixed(2)} Gelem/s; ${(1000 * d.layerOverheadMs).toFixed(1)} us per layer.`);
+      } finally {
+        bar.stop();
+        store.close();
+      }
+    });
+
+  const links = program.command('links').description('network links between device and server');
+  links
+    .command('list')
+    .description('list links (presets are stored on first use)')
+    .action((_o: unknown, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        seedPresets(store);
+        const rows = store.listLinks();
+        out.result(rows, () => formatTable(['name', 'kind', 'up Mbit/s', 'down Mbit/s', 'RTT ms', 'loss', 'source'], rows.map((l) => [l.name, l.kind, l.uplinkBps / 1e6, l.downlinkBps / 1e6, l.rttMs, l.loss, l.source.slice(0, 60)])));
+      } finally {
+        store.close();
+      }
+    });
+  links
+    .command('add')
+    .description('add or replace a custom link')
+    .argument('<name>', 'link name')
+    .requiredOption('--up <mbps>', 'uplink bandwidth, Mbit/s', Number)
+    .requiredOption('--down <mbps>', 'downlink bandwidth, Mbit/s', Number)
+    .option('--rtt <ms>', 'round-trip time, ms', Number, 10)
+    .option('--loss <fraction>', 'packet loss, 0..1', Number, 0)
+    .action((name: string, o: { up: number; down: number; rtt: number; loss: number }, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        const l = checkLink({ name, kind: 'custom', source: 'user', uplinkBps: o.up * 1e6, downlinkBps: o.down * 1e6, rttMs: o.rtt, loss: o.loss });
+        store.saveLink(l);
+        out.result(l, () => `Saved link '${name}'.`);
+      } finally {
         store.close();
       }
     });

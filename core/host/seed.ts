@@ -5,6 +5,7 @@ import type { SqliteStore } from '../store/sqliteStore.js';
 import { addFashionMnist } from './datasets.js';
 import { importModel } from './models.js';
 import { packageRoot } from './packageRoot.js';
+import { seedPresets } from './planning.js';
 
 export interface ZooEntry {
   name: string;
@@ -32,6 +33,7 @@ export async function seedDefaults(store: SqliteStore): Promise<{ models: string
     const r = await importModel(store, join(zooDir(), m.file), store.findModel(m.name) ? {} : { name: m.name });
     models.push(r.model.name);
   }
+  seedPresets(store);
   let datasets: string[] = [];
   if (existsSync(join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'))) datasets = addFashionMnist(store).map((d) => d.name);
   else notes.push('Fashion-MNIST is not installed: sudo apt-get install dataset-fashion-mnist, then `partita datasets add fashion-mnist`.');

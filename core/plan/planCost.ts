@@ -52,7 +52,7 @@ export function planQuantities(plan: Plan): Quantities {
 }
 
 /** coef . q, summed left to right (so the objective's coefficients reproduce `plan.objective` bit for bit). */
-export function linearValue(coef: readonly number[], q: readonly number[]): number {
+export function linearValue(coef: ArrayLike<number>, q: ArrayLike<number>): number {
   let s = coef[0] * q[0];
   for (let j = 1; j < q.length; j++) s += coef[j] * q[j];
   return s;

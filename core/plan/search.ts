@@ -89,14 +89,7 @@ interface Candidate {
   lambda: Float64Array;
 }
 
-type LayerOptionT = PlanningProblem['layers'][number]['options'][number];
 type CutOptionT = PlanningProblem['cuts'][number]['options'][number];
-
-/** Plan quantities contributed by one layer option (the per-layer terms of planCost.ts's formulas). */
-function optionQuantities(problem: PlanningProblem, o: LayerOptionT): number[] {
-  const dl = problem.constraints.headCached ? 0 : (o.weightBytes * 8 / problem.link.downlinkBps) * 1000;
-  return [dl + o.deviceTimeMs, o.deviceEnergyJ + problem.device.powerRxW * dl / 1000, 0, o.degradation, o.weightBytes];
-}
 
 /** Plan quantities that depend only on the cut and the activation option (tSrv = server time of layers > c). */
 function cutQuantities(problem: PlanningProblem, cut: number, tSrv: number, act: CutOptionT | null): number[] {
@@ -140,6 +133,26 @@ function hullWalk(v: ArrayLike<number>, w: ArrayLike<number>, n: number, push: (
   }
 }
 
+/** src[idx[0]], src[idx[1]], ... (typed-array `from` with a mapping function is slow in V8). */
+function permute(src: readonly number[], idx: readonly number[]): Float64Array {
+  const out = new Float64Array(idx.length);
+  for (let x = 0; x < idx.length; x++) out[x] = src[idx[x]];
+  return out;
+}
+
+function permuteInt(src: readonly number[], idx: readonly number[]): Int32Array {
+  const out = new Int32Array(idx.length);
+  for (let x = 0; x < idx.length; x++) out[x] = src[idx[x]];
+  return out;
+}
+
+/** Indices 0..n-1 sorted by key (ascending). */
+function sortedIndices(key: ArrayLike<number>, n: number): number[] {
+  const idx = new Array<number>(n);
+  for (let x = 0; x < n; x++) idx[x] = x;
+  return idx.sort((x, y) => key[x] - key[y]);
+}
+
 export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult {
   const L = problem.layers.length;
   const rows = spec.constraints;
@@ -157,25 +170,54 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
   const gList: number[] = [];
   const wList: number[] = [];
   const bitsList: number[] = [];
+  const goal = spec.goal;
+  const cached = problem.constraints.headCached;
+  const down = problem.link.downlinkBps;
+  const rx = problem.device.powerRxW;
+  const q = new Float64Array(5);
+  const tg: number[] = [];
+  const tw: number[] = [];
+  const tb: number[] = [];
   for (let i = 0; i < L; i++) {
-    const raw = problem.layers[i].options.filter((o) => !allowedW || allowedW.has(o.bits));
-    if (raw.length === 0) {
+    tg.length = 0;
+    tw.length = 0;
+    tb.length = 0;
+    for (const o of problem.layers[i].options) {
+      if (allowedW && !allowedW.has(o.bits)) continue;
+      // The per-layer terms of planCost.ts's formulas: [latency, energy, cost, degradation, memory].
+      const dl = cached ? 0 : (o.weightBytes * 8 / down) * 1000;
+      q[0] = dl + o.deviceTimeMs;
+      q[1] = o.deviceEnergyJ + rx * dl / 1000;
+      q[2] = 0;
+      q[3] = o.degradation;
+      q[4] = o.weightBytes;
+      tg.push(linearValue(goal, q));
+      for (const row of rows) tw.push(linearValue(row.coef, q));
+      tb.push(o.bits);
+    }
+    const n = tg.length;
+    if (n === 0) {
       maxCut = i;
       break;
     }
-    const opts = raw.map((o) => {
-      const q = optionQuantities(problem, o);
-      return { bits: o.bits, g: linearValue(spec.goal, q), w: rows.map((r) => linearValue(r.coef, q)) };
-    });
-    const dominates = (a: (typeof opts)[number], b: (typeof opts)[number]): boolean => a.g <= b.g && a.w.every((x, k) => x <= b.w[k]);
-    const kept = opts.filter((b, j) => !opts.some((a, i2) => i2 !== j && dominates(a, b) && (!dominates(b, a) || i2 < j)));
+    // a dominates b: a.g <= b.g and a.w <= b.w in every row; of two equal options the first is kept.
+    const dom = (a: number, b: number): boolean => {
+      if (tg[a] > tg[b]) return false;
+      for (let k = 0; k < m; k++) if (tw[a * m + k] > tw[b * m + k]) return false;
+      return true;
+    };
     layerStart.push(gList.length);
-    layerCount.push(kept.length);
-    for (const o of kept) {
-      gList.push(o.g);
-      wList.push(...o.w);
-      bitsList.push(o.bits);
+    let kept = 0;
+    for (let b2 = 0; b2 < n; b2++) {
+      let dominated = false;
+      for (let a2 = 0; a2 < n && !dominated; a2++) if (a2 !== b2 && dom(a2, b2) && (!dom(b2, a2) || a2 < b2)) dominated = true;
+      if (dominated) continue;
+      kept++;
+      gList.push(tg[b2]);
+      for (let k = 0; k < m; k++) wList.push(tw[b2 * m + k]);
+      bitsList.push(tb[b2]);
     }
+    layerCount.push(kept);
   }
   const N = gList.length;
   const optG = Float64Array.from(gList);
@@ -229,8 +271,8 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
       });
       prefArgW[i + 1] = prefArgW[i] + wbuf[start];
     }
-    const order = segT.map((_, s) => s).sort((x, y) => segT[x] - segT[y]);
-    return { prefArgW, layer: Int32Array.from(order, (s) => segLayer[s]), t: Float64Array.from(order, (s) => segT[s]), dw: Float64Array.from(order, (s) => segDw[s]) };
+    const order = sortedIndices(segT, segT.length);
+    return { prefArgW, layer: permuteInt(segLayer, order), t: permute(segT, order), dw: permute(segDw, order) };
   });
   /** max over t >= 0 of sum_{i<c} min_j (g + t w_k) - t r, minus prefMinG[c]: the gain of row k's LP bound. */
   const singleGain = (k: number, c: number, r: number): { gain: number; t: number } => {
@@ -366,7 +408,7 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
       lam[k] = 0;
       return;
     }
-    const idx = Array.from({ length: count }, (_, s) => s).sort((x, y) => segT[x] - segT[y]);
+    const idx = sortedIndices(segT, count);
     for (const s of idx) {
       d0 -= segDw[s];
       if (d0 <= 0) {
@@ -500,7 +542,7 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
           need += wbuf[start];
         }
         if (need > 0) {
-          const idx = Array.from({ length: count }, (_, x) => x).sort((x, y) => segT[x] - segT[y]);
+          const idx = sortedIndices(segT, count);
           for (const x of idx) {
             const take = Math.min(segDw[x], need);
             value += take * segT[x];
@@ -686,13 +728,13 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
         startG[d] = startG[d + 1] + vbuf[start];
         startW[d] = startW[d + 1] + wbuf[start];
       }
-      const idx = t.map((_, x) => x).sort((x, y) => t[x] - t[y]);
+      const idx = sortedIndices(t, t.length);
       return {
         startG,
         startW,
-        t: Float64Array.from(idx, (x) => t[x]),
-        dw: Float64Array.from(idx, (x) => dw[x]),
-        depth: Int32Array.from(idx, (x) => depth[x]),
+        t: permute(t, idx),
+        dw: permute(dw, idx),
+        depth: permuteInt(depth, idx),
         qt: new Float64Array(idx.length),
         qDw: new Float64Array(idx.length),
         qCost: new Float64Array(idx.length),
@@ -890,7 +932,7 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
       choices.push(ch);
     }
     // Complete plans, best first: the first that passes the exact test is the best under the limit.
-    const finalOrder = Array.from(sg, (_, x) => x).sort((x, y) => sg[x] - sg[y]);
+    const finalOrder = sortedIndices(sg, sg.length);
     for (const x of finalOrder) {
       if (cand.g0 + sg[x] >= limit()) {
         boundPruned = true;

@@ -258,7 +258,7 @@ export function writeFlexiqModel(model: onnx.IModelProto, graph: ModelGraph, pla
     } else {
       w.mode = 'gather';
     }
-    if (mixedShifts && p && found.homogeneous) {
+    if (mixedShifts && p && found?.homogeneous) {
       p.columnScale = new Float32Array(w.q.k).fill(1);
       w.low.forEach((c, i) => (p.columnScale![c] = 2 ** shifts[i]));
       w.shiftsUpstream = true;
