@@ -13,7 +13,10 @@ import { estimateDegradation, validateDegradation } from './sensitivity.js';
 import { progressBar } from './progress.js';
 import { formatBytes, formatTable } from './table.js';
 import { seedDefaults } from './seed.js';
-import { seedPresets } from './planning.js';
+import { buildPlanningProblem, parseBudget, parseObjective, seedPresets, solveWithBaselines, type PlanOutcome } from './planning.js';
+import { describePlan } from '../plan/planCost.js';
+import { paretoFront } from '../plan/pareto.js';
+import { validateProblem } from '../plan/solver.js';
 import { checkDevice, checkLink, type DeviceProfile } from '../plan/devices.js';
 import { benchHostDevice } from '../run/deviceBench.js';
 
@@ -421,6 +424,109 @@ export function buildCli(): Command {
         store.close();
       }
     });
+
+  const planOptions = (c: Command): Command =>
+    c
+      .requiredOption('--device <name>', 'device profile (see `partita devices list`)')
+      .requiredOption('--link <name>', 'link (see `partita links list`)')
+      .option('--server <name>', 'server profile', 'a100')
+      .option('--max-drop <budget>', 'accuracy budget: predicted top-1 drop, e.g. 1% or 0.01', '1%')
+      .option('--objective <o>', 'latency | energy | cost | weighted:A,B,C', 'latency')
+      .option('--slo-ms <ms>', 'end-to-end latency bound', Number)
+      .option('--no-memory', 'ignore the device memory limit')
+      .option('--head-cached', 'the device already holds the head: no model download')
+      .addOption(new Option('--estimator <e>', 'degradation estimator').choices(['sensitivity', 'noise', 'none']).default('sensitivity'))
+      .option('--input-shape <dims>', 'input dims for models with dynamic axes', parseInputShape);
+  const requestOf = (model: string, o: Record<string, any>) => ({
+    model,
+    device: o.device,
+    link: o.link,
+    server: o.server,
+    estimator: o.estimator,
+    inputShape: o.inputShape,
+    objective: parseObjective(o.objective),
+    constraints: { maxDegradation: parseBudget(o.maxDrop), sloMs: o.sloMs, enforceMemory: o.memory !== false, headCached: Boolean(o.headCached) },
+  });
+  const printOutcome = (out: Output, r: PlanOutcome) =>
+    out.result(
+      { status: r.result.status, plan: r.result.status === 'optimal' ? r.result.plan : null, report: r.result.status === 'infeasible' ? r.result.report : null, stats: r.result.stats, baselines: r.baselines, comparison: r.comparison },
+      () => {
+        if (r.result.status === 'infeasible') return r.result.report.message;
+        const p = r.result.plan;
+        const lines = [
+          `Plan (${r.result.stats.solveMs.toFixed(2)} ms to solve): ${describePlan(r.problem, p)}`,
+          `Energy ${p.energyJ.toExponential(3)} J, server cost $${p.costUsd.toExponential(3)}, payload: computation ${(100 * p.payload.computation).toFixed(1)}%, communication ${(100 * p.payload.communication).toFixed(1)}%`,
+          '',
+          formatTable(
+            ['baseline', 'meets constraints', 'latency ms', 'plan/baseline latency', 'energy ratio', 'computation payload ratio', 'degradation diff'],
+            Object.values(r.baselines)
+              .filter((b): b is NonNullable<typeof b> => b !== null)
+              .map((b) => {
+                const c = r.comparison.find((x) => x.baseline === b.baseline)!;
+                return [b.label, b.feasible.all ? 'yes' : 'no', b.latencyMs, c.latencyRatio, c.energyRatio, c.computationPayloadRatio, `${(100 * c.degradationDiff).toFixed(2)} pt`];
+              }),
+          ),
+        ];
+        return lines.join('\n');
+      },
+    );
+
+  planOptions(
+    program
+      .command('plan')
+      .description('choose the cut and the bits of every device layer (QPART), exactly, and compare with the baselines')
+      .argument('<model>', 'model name or id')
+      .option('--dump-problem <file>', 'also write the planning problem as JSON (solve it later with `partita solve`)'),
+  ).action(async (model: string, o: Record<string, any>, cmd: Command) => {
+    const { store, out } = ctx(cmd);
+    try {
+      const problem = await buildPlanningProblem(store, requestOf(model, o));
+      if (o.dumpProblem) writeFileAtomic(o.dumpProblem, JSON.stringify(problem, null, 1) + '\n');
+      printOutcome(out, solveWithBaselines(problem));
+    } finally {
+      store.close();
+    }
+  });
+
+  program
+    .command('solve')
+    .description('solve a planning problem file (as written by `partita plan --dump-problem`)')
+    .argument('<file>', 'problem JSON')
+    .action((file: string, _o: unknown, cmd: Command) => {
+      const out = new Output(Boolean((cmd.optsWithGlobals() as GlobalOptions).json));
+      let json: unknown;
+      try {
+        json = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (e) {
+        throw new CoreError('plan-problem-invalid', `Cannot read planning problem '${file}' (${(e as Error).message}). Give a JSON file written by \`partita plan --dump-problem\`.`);
+      }
+      printOutcome(out, solveWithBaselines(validateProblem(json)));
+    });
+
+  planOptions(
+    program
+      .command('pareto')
+      .description('the Pareto front over latency, energy, degradation and cost, with the knee marked')
+      .argument('<model>', 'model name or id')
+      .option('--points <n>', 'budget values per weighting', positiveInt('--points'), 50),
+  ).action(async (model: string, o: Record<string, any>, cmd: Command) => {
+    const { store, out } = ctx(cmd);
+    try {
+      const problem = await buildPlanningProblem(store, requestOf(model, o));
+      const front = paretoFront(problem, { points: o.points });
+      out.result(front, () =>
+        [
+          `${front.plans.length} non-dominated plans (${front.stats.solves} solves, ${front.stats.solveMs.toFixed(1)} ms); knee marked *`,
+          formatTable(
+            ['', 'cut', 'latency ms', 'energy J', 'degradation', 'cost $', 'avg head bits'],
+            front.plans.map((p, i) => [i === front.knee ? '*' : '', p.cut, p.latencyMs, p.energyJ, `${(100 * p.degradation).toFixed(2)}%`, p.costUsd, p.bits.length ? p.bits.reduce((a, b) => a + b, 0) / p.bits.length : null]),
+          ),
+        ].join('\n'),
+      );
+    } finally {
+      store.close();
+    }
+  });
 
   program
     .command('start')

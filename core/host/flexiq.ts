@@ -5,7 +5,7 @@
  * references measured in the same run.
  */
 import { loadIdxDataset, type LabelledImages } from '../accuracy/idxDataset.js';
-import { evaluateTop1, inputDimsFor, top1OfLogits } from '../accuracy/top1.js';
+import { evaluateTop1, inputDimsFor, top1OfLogits, type Top1Result } from '../accuracy/top1.js';
 import { CoreError } from '../api/errors.js';
 import { encodeModel } from '../onnx/modelCodec.js';
 import {
@@ -75,7 +75,7 @@ export interface FlexiqSearchReport {
   calibScoreBefore: number;
   calibScoreAfter: number;
   /** Held-out top-1 of each mixed ratio with the plain range ranking and with the searched one. */
-  heldOut: { ratio: number; top1Before: number; top1After: number }[];
+  heldOut: { ratio: number; top1Before: number; top1After: number; channelsMoved: number }[];
 }
 
 export interface FlexiqRunResult {
@@ -169,7 +169,7 @@ export async function runFlexiq(store: SqliteStore, modelRef: string | number, o
       ...ratios.map((ratio) => (x: ort.Tensor) => rt.run(x, ratio)),
       ...refSessions.map((s) => async (x: ort.Tensor) => (await s.run({ [inputName]: x }))[s.outputNames[0]].data as Float32Array),
     ];
-    const top1s = [];
+    const top1s: Top1Result[] = [];
     for (let i = 0; i < runners.length; i++) {
       top1s.push(await evaluateTop1((x, dims) => runners[i](new ort.Tensor('float32', x, dims)), evalData, evalDims, { limit: evalSamples, batchSize: 250, signal: o.signal }));
       progress('evaluate', i + 1, runners.length);
@@ -187,7 +187,12 @@ export async function runFlexiq(store: SqliteStore, modelRef: string | number, o
       for (const ratio of mixed) {
         const before = await runLogits(write(rankings, ratio), m.row.name, evalData, { offset: 0, count: evalSamples, sampleDims: evalDims, signal: o.signal });
         const i = ratios.indexOf(ratio);
-        search.heldOut.push({ ratio, top1Before: top1OfLogits(before.logits, evalData.labels, 0, before.classes), top1After: top1s[i].top1 });
+        const after = flexiqPlanFor(chosen, ratio);
+        const channelsMoved = flexiqPlanFor(rankings, ratio).layers.reduce((n, l, j) => {
+          const now = new Set(after.layers[j].lowChannels);
+          return n + l.lowChannels.filter((c) => !now.has(c)).length;
+        }, 0);
+        search.heldOut.push({ ratio, top1Before: top1OfLogits(before.logits, evalData.labels, 0, before.classes), top1After: top1s[i].top1, channelsMoved });
       }
     }
     const shapes = new Map(layers.map((l) => [l.name, { k: quants.get(l.name)!.k, n: quants.get(l.name)!.n }]));

@@ -6,6 +6,8 @@ import { checkDevice, checkLink, DEVICE_PRESETS, LINK_PRESETS, SERVER_PRESETS, t
 import type { LatencyPredictor } from '../plan/latencyPredictor.js';
 import { buildProblem, type DegradationSource, type ModelFacts } from '../plan/problemBuilder.js';
 import { quantizableLayers } from '../quant/quantizableLayers.js';
+import { compareToBaselines, computeBaselines, type BaselineComparison, type Baselines } from '../plan/baselines.js';
+import { solve, type SolveResult } from '../plan/solver.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
 import { opFamily } from './latencySamples.js';
 import { loadModel } from './models.js';
@@ -138,7 +140,46 @@ export async function buildPlanningProblem(store: SqliteStore, r: PlanRequest): 
   const device = resolveDevice(store, r.device);
   const link = resolveLink(store, r.link);
   const server = resolveServer(r.server ?? 'a100');
-  const facts = await modelFacts(store, r.model, r.inputShape);
   const { source, weightBits } = degradationSource(store, r.model, r.estimator ?? 'sensitivity');
+  const facts = await modelFacts(store, r.model, r.inputShape);
   return buildProblem(facts, device, link, server, source, { objective: r.objective, constraints: r.constraints, weightBits, predictor: r.predictor });
+}
+
+/** `latency` | `energy` | `cost` | `weighted:a,b,c` → objective weights. */
+export function parseObjective(v: string): Objective {
+  if (v === 'latency') return { latency: 1, energy: 0, cost: 0 };
+  if (v === 'energy') return { latency: 0, energy: 1, cost: 0 };
+  if (v === 'cost') return { latency: 0, energy: 0, cost: 1 };
+  const m = /^weighted:([^,]+),([^,]+),([^,]+)$/.exec(v);
+  const w = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [];
+  if (!m || w.some((x) => !(x >= 0)) || w[0] + w[1] + w[2] <= 0) {
+    throw new CoreError('plan-objective-invalid', `Objective '${v}' is not understood. Use latency, energy, cost, or weighted:A,B,C with non-negative weights (per ms, per J, per $), not all zero.`);
+  }
+  return { latency: w[0], energy: w[1], cost: w[2] };
+}
+
+/** '1%' → 0.01; '0.01' → 0.01. Budgets outside [0, 100] % are refused. */
+export function parseBudget(v: string): number {
+  const pct = v.trim().endsWith('%');
+  const n = Number(pct ? v.trim().slice(0, -1) : v);
+  const f = pct ? n / 100 : n;
+  if (!Number.isFinite(n) || !(f >= 0 && f <= 1)) {
+    throw new CoreError('plan-budget-invalid', `Accuracy budget '${v}' is outside [0, 100] %. Give e.g. --max-drop 1% or --max-drop 0.01.`);
+  }
+  return f;
+}
+
+export interface PlanOutcome {
+  problem: PlanningProblem;
+  result: SolveResult;
+  baselines: Baselines;
+  comparison: BaselineComparison[];
+}
+
+/** Solves a problem and puts the chosen plan next to every baseline computed on the same problem. */
+export function solveWithBaselines(problem: PlanningProblem): PlanOutcome {
+  const result = solve(problem);
+  const baselines = computeBaselines(problem);
+  const comparison = result.status === 'optimal' ? compareToBaselines(result.plan, baselines) : [];
+  return { problem, result, baselines, comparison };
 }

@@ -78,6 +78,8 @@ const ROW_SLACK_REL = 1e-11;
 const MAX_ASCENT_ROUNDS = 8;
 /** Several rows: a new state is compared with this many recently kept states for dominance. */
 const DOMINANCE_WINDOW = 16;
+/** Node budget of the depth-first dive that precedes the dynamic program in each subproblem. */
+const DIVE_NODES = 4000;
 
 interface Candidate {
   cut: number;
@@ -153,11 +155,26 @@ function sortedIndices(key: ArrayLike<number>, n: number): number[] {
   return idx.sort((x, y) => key[x] - key[y]);
 }
 
+/** The search for one problem, goal and set of row shapes, compiled once and run for any caps (budget sweeps, tables). */
+export interface CompiledSearch {
+  /** Rows must have the coefficients given to compileSearch, in the same order; only cap and tol may differ. */
+  run(spec: { constraints: readonly LinearConstraint[]; cuts?: readonly number[]; hint?: PlanChoice | null }): SearchResult;
+}
+
 export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult {
+  return compileSearch(
+    problem,
+    spec.goal,
+    spec.constraints.map((r) => r.coef),
+  ).run(spec);
+}
+
+export function compileSearch(problem: PlanningProblem, goal: readonly number[], rowCoefs: readonly (readonly number[])[]): CompiledSearch {
   const L = problem.layers.length;
-  const rows = spec.constraints;
-  const m = rows.length;
-  const stats: SearchStats = { candidates: 0, subproblems: 0, nodes: 0 };
+  const m = rowCoefs.length;
+  // Per-run state (reset by run()).
+  let rows: readonly LinearConstraint[] = [];
+  let stats: SearchStats = { candidates: 0, subproblems: 0, nodes: 0 };
   const allowedW = problem.constraints.allowedBits ? new Set<number>(problem.constraints.allowedBits) : null;
   const allowedA = problem.constraints.allowedActivationBits ? new Set<number>(problem.constraints.allowedActivationBits) : null;
 
@@ -170,7 +187,6 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
   const gList: number[] = [];
   const wList: number[] = [];
   const bitsList: number[] = [];
-  const goal = spec.goal;
   const cached = problem.constraints.headCached;
   const down = problem.link.downlinkBps;
   const rx = problem.device.powerRxW;
@@ -192,7 +208,7 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
       q[3] = o.degradation;
       q[4] = o.weightBytes;
       tg.push(linearValue(goal, q));
-      for (const row of rows) tw.push(linearValue(row.coef, q));
+      for (const coef of rowCoefs) tw.push(linearValue(coef, q));
       tb.push(o.bits);
     }
     const n = tg.length;
@@ -292,46 +308,23 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
   };
 
   // ---------------------------------------------------------------------------------------------------------------
-  // Candidates (c, a) with their constants, residual capacities and lower bounds.
+  // Candidate templates (c, a): the goal constant g0 and row constants w0, for every allowed pair.
   const srvSuffix = new Float64Array(L + 1);
   for (let i = L - 1; i >= 0; i--) srvSuffix[i] = srvSuffix[i + 1] + problem.layers[i].serverTimeMs;
-  const cutList = spec.cuts
-    ? [...new Set(spec.cuts)].filter((c) => Number.isInteger(c) && c >= 0 && c <= maxCut).sort((x, y) => x - y)
-    : Array.from({ length: maxCut + 1 }, (_, c) => c);
-  const cands: Candidate[] = [];
-  for (const c of cutList) {
+  const templates: { cut: number; act: number | null; g0: number; w0: Float64Array }[] = [];
+  const templatesOfCut: number[][] = Array.from({ length: maxCut + 1 }, () => []);
+  for (let c = 0; c <= maxCut; c++) {
     const acts: (CutOptionT | null)[] = c < L ? problem.cuts[c].options.filter((o) => !allowedA || allowedA.has(o.bits)) : [null];
     for (const a of acts) {
-      stats.candidates++;
       const k0 = cutQuantities(problem, c, srvSuffix[c], a);
-      const r = new Float64Array(m);
-      let feasible = true;
-      for (let k = 0; k < m; k++) {
-        const w0 = linearValue(rows[k].coef, k0);
-        const slack = rows[k].tol + ROW_SLACK_REL * (Math.abs(rows[k].cap) + scaleW[k] + Math.abs(w0));
-        r[k] = rows[k].cap + slack - w0;
-        if (prefMinW[c * m + k] > r[k]) feasible = false;
-      }
-      if (!feasible) continue;
-      const g0 = linearValue(spec.goal, k0);
-      const lambda = new Float64Array(m);
-      let bestGain = 0;
-      for (let k = 0; k < m && feasible; k++) {
-        const { gain, t } = singleGain(k, c, r[k]);
-        if (gain === Infinity) feasible = false;
-        else if (gain > bestGain) {
-          bestGain = gain;
-          lambda.fill(0);
-          lambda[k] = t;
-        }
-      }
-      if (feasible) cands.push({ cut: c, act: a ? a.bits : null, g0, r, lb: g0 + prefMinG[c] + bestGain, lambda });
+      const w0 = new Float64Array(m);
+      for (let k = 0; k < m; k++) w0[k] = linearValue(rowCoefs[k], k0);
+      templatesOfCut[c].push(templates.length);
+      templates.push({ cut: c, act: a ? a.bits : null, g0: linearValue(goal, k0), w0 });
     }
   }
-  cands.sort((x, y) => x.lb - y.lb);
 
-  // ---------------------------------------------------------------------------------------------------------------
-  // Incumbent.
+  // Incumbent (per run).
   let bestValue = Infinity;
   let bestPlan: Plan | null = null;
   const cutoff = (): number => (bestValue === Infinity ? Infinity : bestValue - PRUNE_REL * Math.abs(bestValue));
@@ -340,23 +333,12 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
     const plan = evaluatePlan(problem, cut, bits, act);
     const q = planQuantities(plan);
     for (const row of rows) if (!satisfies(q, row)) return;
-    const value = linearValue(spec.goal, q);
+    const value = linearValue(goal, q);
     if (value < bestValue) {
       bestValue = value;
       bestPlan = plan;
     }
   };
-  if (spec.hint) {
-    const h = spec.hint;
-    const ok =
-      cutList.includes(h.cut) &&
-      h.bits.length === h.cut &&
-      h.bits.every((b, i) => (!allowedW || allowedW.has(b)) && problem.layers[i].options.some((o) => o.bits === b)) &&
-      (h.cut === L
-        ? h.activationBits === null
-        : h.activationBits !== null && (!allowedA || allowedA.has(h.activationBits)) && problem.cuts[h.cut].options.some((o) => o.bits === h.activationBits));
-    if (ok) offer(h.cut, h.bits, h.activationBits);
-  }
 
   // ---------------------------------------------------------------------------------------------------------------
   // Per-subproblem scratch (sized for the largest head).
@@ -619,46 +601,151 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
     if (bestValue === Infinity) greedy(cand);
     if (lb >= cutoff()) return;
 
-    let delta = Math.max(1e-9 * Math.abs(lb), 1e-300);
-    delta = Math.max(delta, Number.isFinite(cutoff()) ? (cutoff() - lb) / 64 : 1e-4 * Math.abs(lb));
+    // Dive: depth-first search over the options the incumbent leaves, stopped after DIVE_NODES nodes. If it
+    // finishes it was exhaustive and the subproblem is solved; if not, it has usually improved the incumbent.
+    setKept(c, cutoff() - lb);
+    const first = prepare(cand, lam);
+    if (!first) return;
+    if (dive(first, DIVE_NODES)) return;
+    if (lb >= cutoff()) return;
+
+    // Trial cutoffs lb + delta for the dynamic program (header, point 3).
+    let delta = Math.max(1e-9 * Math.abs(lb), (cutoff() - lb) / 64, 1e-300);
     for (;;) {
       const trial = Math.min(cutoff(), lb + delta);
-      // Reduced-cost fixing at the trial gap: sorted by rc, the kept options are a prefix.
-      const gap = trial - lb;
-      let excluded = false;
-      for (let i = 0; i < c; i++) {
-        const s0 = layerStart[i];
-        let n = 1;
-        while (n < layerCount[i] && rc[order[s0 + n]] < gap) n++;
-        keptCount[i] = n;
-        if (n < layerCount[i]) excluded = true;
-      }
+      const excluded = setKept(c, trial - lb);
+      const ctx = prepare(cand, lam);
       const before = bestValue;
-      const pruned = dynamicProgram(cand, lam, () => Math.min(trial, cutoff()));
+      const pruned = ctx ? dynamicProgram(ctx, () => Math.min(trial, cutoff())) : false;
       if (bestValue < before || trial >= cutoff() || !(pruned || excluded)) return;
       delta *= 2;
     }
   };
 
-  // DP buffers, grown on demand.
-  let bufG = new Float64Array(1024);
-  let bufW = new Float64Array(1024 * Math.max(1, m));
-  let bufP = new Int32Array(1024);
-  let bufC = new Int32Array(1024);
-  const grow = (size: number): void => {
-    if (bufG.length >= size) return;
-    const n = Math.max(size, bufG.length * 2);
-    bufG = new Float64Array(n);
-    bufW = new Float64Array(n * Math.max(1, m));
-    bufP = new Int32Array(n);
-    bufC = new Int32Array(n);
+  /** Reduced-cost fixing at a gap: per layer the kept options are the prefix with rc < gap. Returns whether any option was dropped. */
+  const setKept = (c: number, gap: number): boolean => {
+    let excluded = false;
+    for (let i = 0; i < c; i++) {
+      const s0 = layerStart[i];
+      let n = 1;
+      while (n < layerCount[i] && rc[order[s0 + n]] < gap) n++;
+      keptCount[i] = n;
+      if (n < layerCount[i]) excluded = true;
+    }
+    return excluded;
   };
 
   /**
-   * The bounded dynamic program over the free layers of one (c, a) (see the header, point 4), with the kept options
-   * of `keptCount`. Offers the best complete plan under limit(); returns whether anything was dropped by a bound.
+   * LP function of the free layers at depth >= d, for one row k and a linear goal h over the options: F_d(cap) =
+   * min LP h subject to row-k weight <= cap. Stored for every depth: hull starts (suffix sums) and the sorted hull
+   * breakpoints of the layers at depth >= d with cumulative weight and cost.
    */
-  const dynamicProgram = (cand: Candidate, lam: Float64Array, limit: () => number): boolean => {
+  interface LpTable {
+    startG: Float64Array;
+    startW: Float64Array;
+    off: Int32Array;
+    t: Float64Array;
+    cumDw: Float64Array;
+    cumCost: Float64Array;
+  }
+
+  interface Context {
+    cand: Candidate;
+    lam: Float64Array;
+    lamR: number;
+    free: Int32Array;
+    n: number;
+    fixedG: number;
+    fixedW: Float64Array;
+    sufMinW: Float64Array;
+    sufMinV: Float64Array;
+    phi: LpTable[];
+    /** Pairs (k, j): LP minimum of row j's weight under row k. */
+    psi: { k: number; j: number; P: LpTable }[];
+    wcur: Float64Array;
+    pen: Float64Array;
+  }
+
+  const lpTable = (free: Int32Array, k: number, h: (j: number) => number): LpTable => {
+    const n = free.length;
+    const startG = new Float64Array(n + 1);
+    const startW = new Float64Array(n + 1);
+    const t: number[] = [];
+    const dw: number[] = [];
+    const depth: number[] = [];
+    for (let d = n - 1; d >= 0; d--) {
+      const i = free[d];
+      const s0 = layerStart[i];
+      const cnt = keptCount[i];
+      for (let q = 0; q < cnt; q++) {
+        const j = order[s0 + q];
+        vbuf[q] = h(j);
+        wbuf[q] = optW[j * m + k];
+      }
+      const start = hullWalk(vbuf, wbuf, cnt, (tt, ddw) => {
+        t.push(tt);
+        dw.push(ddw);
+        depth.push(d);
+      });
+      startG[d] = startG[d + 1] + vbuf[start];
+      startW[d] = startW[d + 1] + wbuf[start];
+    }
+    const idx = sortedIndices(t, t.length);
+    const S = idx.length;
+    // segments of depth >= d: S_d; total sum_d S_d
+    const cntAt = new Int32Array(n + 1);
+    for (const x of depth) cntAt[x]++;
+    const off = new Int32Array(n + 2);
+    let suffix = 0;
+    const sizes = new Int32Array(n + 1);
+    for (let d = n; d >= 0; d--) {
+      suffix += d < n ? cntAt[d] : 0;
+      sizes[d] = suffix;
+    }
+    for (let d = 0; d <= n; d++) off[d + 1] = off[d] + sizes[d];
+    const total = off[n + 1];
+    const qt = new Float64Array(total);
+    const qDw = new Float64Array(total);
+    const qCost = new Float64Array(total);
+    for (let d = 0; d <= n; d++) {
+      let pos = off[d];
+      let sd = 0;
+      let sc = 0;
+      for (let x = 0; x < S; x++) {
+        const sx = idx[x];
+        if (depth[sx] < d) continue;
+        sd += dw[sx];
+        sc += dw[sx] * t[sx];
+        qt[pos] = t[sx];
+        qDw[pos] = sd;
+        qCost[pos] = sc;
+        pos++;
+      }
+    }
+    return { startG, startW, off, t: qt, cumDw: qDw, cumCost: qCost };
+  };
+
+  /** F_d(cap) (Infinity if even the LP cannot fit). */
+  const lpAt = (P: LpTable, d: number, cap: number): number => {
+    const need = P.startW[d] - cap;
+    if (need <= 0) return P.startG[d];
+    const from = P.off[d];
+    const to = P.off[d + 1];
+    if (to === from || P.cumDw[to - 1] < need) return Infinity;
+    let lo = from;
+    let hi = to - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (P.cumDw[mid] >= need) hi = mid;
+      else lo = mid + 1;
+    }
+    const prevDw = lo > from ? P.cumDw[lo - 1] : 0;
+    const prevCost = lo > from ? P.cumCost[lo - 1] : 0;
+    return P.startG[d] + prevCost + (need - prevDw) * P.t[lo];
+  };
+
+  /** Everything the dive and the dynamic program need for one (c, a) and the current kept options; null if the root is infeasible. */
+  const prepare = (cand: Candidate, lam: Float64Array): Context | null => {
     const c = cand.cut;
     const r = cand.r;
     const fixedW = new Float64Array(m);
@@ -677,9 +764,8 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
     freeList.sort((x, y) => keptCount[x] - keptCount[y] || x - y);
     const free = Int32Array.from(freeList);
     const n = free.length;
-
-    // Suffix minima over the free layers (feasibility).
     const sufMinW = new Float64Array((n + 1) * m);
+    const sufMinV = new Float64Array(n + 1);
     for (let d = n - 1; d >= 0; d--) {
       const i = free[d];
       const s0 = layerStart[i];
@@ -688,130 +774,130 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
         for (let q = 0; q < keptCount[i]; q++) mw = Math.min(mw, optW[order[s0 + q] * m + k]);
         sufMinW[d * m + k] = sufMinW[(d + 1) * m + k] + mw;
       }
-    }
-    // Lagrangian minimum per layer (rc = v - min v, so v = rc + minV).
-    let lamR = 0;
-    for (let k = 0; k < m; k++) lamR += lam[k] * r[k];
-    const minV = new Float64Array(c);
-    for (let i = 0; i < c; i++) {
-      const j = order[layerStart[i]];
+      // the Lagrangian minimum of the layer (its rc-0 option is always kept)
+      const j = order[s0];
       let v = optG[j];
       for (let k = 0; k < m; k++) v += lam[k] * optW[j * m + k];
-      minV[i] = v - rc[j];
+      sufMinV[d] = sufMinV[d + 1] + v;
     }
-    const sufMinV = new Float64Array(n + 1);
-    for (let d = n - 1; d >= 0; d--) sufMinV[d] = sufMinV[d + 1] + minV[free[d]];
-
-    // LP functions of the remaining free layers, each for one row k and a linear goal h over the options: hull
-    // breakpoints of every free layer sorted by t, suffix sums of the hull starts; F_d(cap) = min LP h of layers at
-    // depth >= d subject to their row-k weight <= cap, read off the breakpoints of those layers (rebuilt per depth).
-    const makeLp = (k: number, h: (j: number) => number) => {
-      const startG = new Float64Array(n + 1);
-      const startW = new Float64Array(n + 1);
-      const t: number[] = [];
-      const dw: number[] = [];
-      const depth: number[] = [];
-      for (let d = n - 1; d >= 0; d--) {
-        const i = free[d];
-        const s0 = layerStart[i];
-        const cnt = keptCount[i];
-        for (let q = 0; q < cnt; q++) {
-          const j = order[s0 + q];
-          vbuf[q] = h(j);
-          wbuf[q] = optW[j * m + k];
-        }
-        const start = hullWalk(vbuf, wbuf, cnt, (tt, ddw) => {
-          t.push(tt);
-          dw.push(ddw);
-          depth.push(d);
-        });
-        startG[d] = startG[d + 1] + vbuf[start];
-        startW[d] = startW[d + 1] + wbuf[start];
-      }
-      const idx = sortedIndices(t, t.length);
-      return {
-        startG,
-        startW,
-        t: permute(t, idx),
-        dw: permute(dw, idx),
-        depth: permuteInt(depth, idx),
-        qt: new Float64Array(idx.length),
-        qDw: new Float64Array(idx.length),
-        qCost: new Float64Array(idx.length),
-        qLen: 0,
-      };
-    };
-    type Lp = ReturnType<typeof makeLp>;
-    // phi[k]: goal g + sum_{j!=k} lam_j w_j (the bound); psi[k][j]: goal w_j (LP feasibility of rows k and j together).
-    const phi: Lp[] = [];
-    const psi: (Lp | null)[][] = [];
+    for (let k = 0; k < m; k++) if (fixedW[k] + sufMinW[k] > r[k]) return null;
+    let lamR = 0;
+    for (let k = 0; k < m; k++) lamR += lam[k] * r[k];
+    const phi: LpTable[] = [];
+    const psi: { k: number; j: number; P: LpTable }[] = [];
     for (let k = 0; k < m; k++) {
       phi.push(
-        makeLp(k, (j) => {
+        lpTable(free, k, (j) => {
           let v = optG[j];
           for (let kk = 0; kk < m; kk++) if (kk !== k) v += lam[kk] * optW[j * m + kk];
           return v;
         }),
       );
-      psi.push(Array.from({ length: m }, (_, jr) => (jr === k ? null : makeLp(k, (j) => optW[j * m + jr]))));
+      for (let jr = 0; jr < m; jr++) if (jr !== k) psi.push({ k, j: jr, P: lpTable(free, k, (j) => optW[j * m + jr]) });
     }
-    const allLps: Lp[] = [...phi, ...psi.flat().filter((x): x is Lp => x !== null)];
-    const buildLps = (d: number): void => {
-      for (const P of allLps) {
-        let len = 0;
-        let sd = 0;
-        let sc = 0;
-        for (let x = 0; x < P.t.length; x++) {
-          if (P.depth[x] < d) continue;
-          sd += P.dw[x];
-          sc += P.dw[x] * P.t[x];
-          P.qt[len] = P.t[x];
-          P.qDw[len] = sd;
-          P.qCost[len] = sc;
-          len++;
-        }
-        P.qLen = len;
-      }
-    };
-    /** F_d(cap) of the suffix the LP was last built for (Infinity if even the LP cannot fit). */
-    const lpAt = (P: Lp, d: number, cap: number): number => {
-      const need = P.startW[d] - cap;
-      if (need <= 0) return P.startG[d];
-      const len = P.qLen;
-      if (len === 0 || P.qDw[len - 1] < need) return Infinity;
-      let lo = 0;
-      let hi = len - 1;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (P.qDw[mid] >= need) hi = mid;
-        else lo = mid + 1;
-      }
-      const prevDw = lo > 0 ? P.qDw[lo - 1] : 0;
-      const prevCost = lo > 0 ? P.qCost[lo - 1] : 0;
-      return P.startG[d] + prevCost + (need - prevDw) * P.qt[lo];
-    };
-    /** Rows k and j cannot both be met by any completion of a state with row weights w (LP test). */
-    const pairInfeasible = (d: number, w: ArrayLike<number>): boolean => {
-      for (let k = 0; k < m; k++) {
-        for (let jr = 0; jr < m; jr++) {
-          const P = psi[k][jr];
-          if (P && w[jr] + lpAt(P, d, r[k] - w[k]) > r[jr]) return true;
-        }
-      }
-      return false;
-    };
+    const ctx: Context = { cand, lam, lamR, free, n, fixedG, fixedW, sufMinW, sufMinV, phi, psi, wcur: new Float64Array(m), pen: new Float64Array(m) };
+    for (const { k, j, P } of psi) if (fixedW[j] + lpAt(P, 0, r[k] - fixedW[k]) > r[j]) return null;
+    return ctx;
+  };
 
+  const OK = 0;
+  const INFEASIBLE = 1;
+  const BOUNDED = 2;
+  /**
+   * Tests of a partial assignment whose remaining layers are the free layers at depth >= d (header, point 4):
+   * row feasibility, Lagrangian bound, per-row LP bounds, pairwise LP feasibility.
+   */
+  const test = (ctx: Context, d: number, g: number, w: Float64Array, limit: number): number => {
+    const r = ctx.cand.r;
+    let lagW = 0;
+    for (let k = 0; k < m; k++) {
+      if (w[k] + ctx.sufMinW[d * m + k] > r[k]) return INFEASIBLE;
+      lagW += ctx.lam[k] * w[k];
+    }
+    const base = ctx.cand.g0 + g;
+    if (base + lagW - ctx.lamR + ctx.sufMinV[d] >= limit) return BOUNDED;
+    let penSum = 0;
+    for (let k = 0; k < m; k++) {
+      ctx.pen[k] = ctx.lam[k] * (w[k] - r[k]);
+      penSum += ctx.pen[k];
+    }
+    for (let k = 0; k < m; k++) if (base + (penSum - ctx.pen[k]) + lpAt(ctx.phi[k], d, r[k] - w[k]) >= limit) return BOUNDED;
+    for (const { k, j, P } of ctx.psi) if (w[j] + lpAt(P, d, r[k] - w[k]) > r[j]) return INFEASIBLE;
+    return OK;
+  };
+
+  const planBits = (ctx: Context, freeChoice: Int32Array): number[] => {
+    const c = ctx.cand.cut;
+    const bits = new Array<number>(c);
+    for (let i = 0; i < c; i++) bits[i] = optBits[order[layerStart[i]]];
+    for (let d = 0; d < ctx.n; d++) bits[ctx.free[d]] = optBits[freeChoice[d]];
+    return bits;
+  };
+
+  /** Depth-first search, options in reduced-cost order; returns true if it finished (was exhaustive) within `limit` nodes. */
+  const dive = (ctx: Context, limit: number): boolean => {
+    const n = ctx.n;
+    const choice = new Int32Array(n);
+    const wStack = new Float64Array((n + 1) * m);
+    wStack.set(ctx.fixedW);
+    const w = new Float64Array(m);
+    let nodes = 0;
+    let aborted = false;
+    const rec = (d: number, g: number): void => {
+      if (d === n) {
+        if (ctx.cand.g0 + g < cutoff()) offer(ctx.cand.cut, planBits(ctx, choice), ctx.cand.act);
+        return;
+      }
+      const i = ctx.free[d];
+      const s0 = layerStart[i];
+      for (let q = 0; q < keptCount[i]; q++) {
+        if (++nodes > limit) {
+          aborted = true;
+          return;
+        }
+        const j = order[s0 + q];
+        const ng = g + optG[j];
+        for (let k = 0; k < m; k++) w[k] = wStack[d * m + k] + optW[j * m + k];
+        if (test(ctx, d + 1, ng, w, cutoff()) !== OK) continue;
+        for (let k = 0; k < m; k++) wStack[(d + 1) * m + k] = w[k];
+        choice[d] = j;
+        rec(d + 1, ng);
+        if (aborted) return;
+      }
+    };
+    rec(0, ctx.fixedG);
+    stats.nodes += nodes;
+    return !aborted;
+  };
+
+  // DP buffers, grown on demand.
+  let bufG = new Float64Array(1024);
+  let bufW = new Float64Array(1024 * Math.max(1, m));
+  let bufP = new Int32Array(1024);
+  let bufC = new Int32Array(1024);
+  const grow = (size: number): void => {
+    if (bufG.length >= size) return;
+    const n = Math.max(size, bufG.length * 2);
+    bufG = new Float64Array(n);
+    bufW = new Float64Array(n * Math.max(1, m));
+    bufP = new Int32Array(n);
+    bufC = new Int32Array(n);
+  };
+
+  /**
+   * The bounded dynamic program over the free layers (header, point 4). Offers the best complete plan under
+   * limit(); returns whether anything was dropped by a bound.
+   */
+  const dynamicProgram = (ctx: Context, limit: () => number): boolean => {
+    const { cand, n, free } = ctx;
+    const c = cand.cut;
     let boundPruned = false;
-    for (let k = 0; k < m; k++) if (fixedW[k] + sufMinW[k] > r[k]) return false;
-    buildLps(0);
-    if (pairInfeasible(0, fixedW)) return false;
-    // States after d free layers, sorted by (w_0, g): sg, sw; parents and choices per depth for the reconstruction.
-    let sg = new Float64Array([fixedG]);
-    let sw = Float64Array.from(fixedW);
+    // States after d free layers, sorted by (w_0, g); parents and choices per depth for the reconstruction.
+    let sg = new Float64Array([ctx.fixedG]);
+    let sw = Float64Array.from(ctx.fixedW);
     const parents: Int32Array[] = [];
     const choices: Int32Array[] = [];
-    const wcur = new Float64Array(m);
-    const pen = new Float64Array(m);
+    const wcur = ctx.wcur;
     const runStart = new Int32Array(maxOpts + 1);
     const heads = new Int32Array(maxOpts);
     for (let d = 0; d < n; d++) {
@@ -820,7 +906,6 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
       const cnt = keptCount[i];
       const count = sg.length;
       grow(count * cnt);
-      buildLps(d + 1);
       const cut0 = limit();
       let out = 0;
       // One run per option: the states shifted by the option stay sorted by (w_0, g).
@@ -831,38 +916,12 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
         for (let s = 0; s < count; s++) {
           stats.nodes++;
           const g = sg[s] + oj;
-          let ok = true;
-          let lagW = 0;
-          for (let k = 0; k < m; k++) {
-            const w = sw[s * m + k] + optW[j * m + k];
-            if (w + sufMinW[(d + 1) * m + k] > r[k]) {
-              ok = false;
-              break;
-            }
-            wcur[k] = w;
-            lagW += lam[k] * w;
-          }
-          if (!ok) continue;
-          if (cand.g0 + g + lagW - lamR + sufMinV[d + 1] >= cut0) {
-            boundPruned = true;
+          for (let k = 0; k < m; k++) wcur[k] = sw[s * m + k] + optW[j * m + k];
+          const res = test(ctx, d + 1, g, wcur, cut0);
+          if (res !== OK) {
+            if (res === BOUNDED) boundPruned = true;
             continue;
           }
-          let penSum = 0;
-          for (let k = 0; k < m; k++) {
-            pen[k] = lam[k] * (wcur[k] - r[k]);
-            penSum += pen[k];
-          }
-          for (let k = 0; k < m; k++) {
-            if (cand.g0 + g + (penSum - pen[k]) + lpAt(phi[k], d + 1, r[k] - wcur[k]) >= cut0) {
-              ok = false;
-              break;
-            }
-          }
-          if (!ok) {
-            boundPruned = true;
-            continue;
-          }
-          if (m >= 2 && pairInfeasible(d + 1, wcur)) continue;
           bufG[out] = g;
           for (let k = 0; k < m; k++) bufW[out * m + k] = wcur[k];
           bufP[out] = s;
@@ -933,28 +992,78 @@ export function search(problem: PlanningProblem, spec: SearchSpec): SearchResult
     }
     // Complete plans, best first: the first that passes the exact test is the best under the limit.
     const finalOrder = sortedIndices(sg, sg.length);
+    const freeChoice = new Int32Array(n);
     for (const x of finalOrder) {
       if (cand.g0 + sg[x] >= limit()) {
         boundPruned = true;
         break;
       }
-      const choice = new Int32Array(c);
-      for (let li = 0; li < c; li++) choice[li] = order[layerStart[li]];
       let s = x;
       for (let d = n - 1; d >= 0; d--) {
-        choice[free[d]] = choices[d][s];
+        freeChoice[d] = choices[d][s];
         s = parents[d][s];
       }
       const before = bestValue;
-      offer(c, Array.from(choice, (j) => optBits[j]), cand.act);
+      offer(c, planBits(ctx, freeChoice), cand.act);
       if (bestValue < before) break;
     }
     return boundPruned;
   };
 
-  for (const cand of cands) {
-    if (cand.lb >= cutoff()) break;
-    solveCandidate(cand);
-  }
-  return { plan: bestPlan, value: bestValue, stats };
+  const run: CompiledSearch['run'] = (spec) => {
+    if (spec.constraints.length !== m) throw new Error(`compiled for ${m} rows, run with ${spec.constraints.length}`);
+    rows = spec.constraints;
+    stats = { candidates: 0, subproblems: 0, nodes: 0 };
+    bestValue = Infinity;
+    bestPlan = null;
+    const cutList = spec.cuts
+      ? [...new Set(spec.cuts)].filter((c) => Number.isInteger(c) && c >= 0 && c <= maxCut).sort((x, y) => x - y)
+      : Array.from({ length: maxCut + 1 }, (_, c) => c);
+    // Candidates with their residual capacities and lower bounds.
+    const cands: Candidate[] = [];
+    for (const c of cutList) {
+      for (const ti of templatesOfCut[c]) {
+        const tp = templates[ti];
+        stats.candidates++;
+        const r = new Float64Array(m);
+        let feasible = true;
+        for (let k = 0; k < m; k++) {
+          const slack = rows[k].tol + ROW_SLACK_REL * (Math.abs(rows[k].cap) + scaleW[k] + Math.abs(tp.w0[k]));
+          r[k] = rows[k].cap + slack - tp.w0[k];
+          if (prefMinW[c * m + k] > r[k]) feasible = false;
+        }
+        if (!feasible) continue;
+        const lambda = new Float64Array(m);
+        let bestGain = 0;
+        for (let k = 0; k < m && feasible; k++) {
+          const { gain, t } = singleGain(k, c, r[k]);
+          if (gain === Infinity) feasible = false;
+          else if (gain > bestGain) {
+            bestGain = gain;
+            lambda.fill(0);
+            lambda[k] = t;
+          }
+        }
+        if (feasible) cands.push({ cut: c, act: tp.act, g0: tp.g0, r, lb: tp.g0 + prefMinG[c] + bestGain, lambda });
+      }
+    }
+    cands.sort((x, y) => x.lb - y.lb);
+    if (spec.hint) {
+      const h = spec.hint;
+      const ok =
+        cutList.includes(h.cut) &&
+        h.bits.length === h.cut &&
+        h.bits.every((b, i) => (!allowedW || allowedW.has(b)) && problem.layers[i].options.some((o) => o.bits === b)) &&
+        (h.cut === L
+          ? h.activationBits === null
+          : h.activationBits !== null && (!allowedA || allowedA.has(h.activationBits)) && problem.cuts[h.cut].options.some((o) => o.bits === h.activationBits));
+      if (ok) offer(h.cut, h.bits, h.activationBits);
+    }
+    for (const cand of cands) {
+      if (cand.lb >= cutoff()) break;
+      solveCandidate(cand);
+    }
+    return { plan: bestPlan, value: bestValue, stats };
+  };
+  return { run };
 }

@@ -33,7 +33,7 @@
  */
 import { CoreError } from '../api/errors.js';
 import { mulberry32 } from '../util/random.js';
-import { quantizeWeights, roundHalfToEven } from './weightQuant.js';
+import { quantizeWeights } from './weightQuant.js';
 
 /** MatMulNBits' smallest block: each part of a split layer is a multiple of it, so ratio boundaries snap to it. */
 export const FLEXIQ_BLOCK = 16;
@@ -145,9 +145,13 @@ export function quantizeLayer8(values: Float32Array, dims: readonly number[], ch
 /** The 4-bit value of one 8-bit code under a right shift of `shift` bits (see the module comment). */
 export function lowerCode(code: number, shift: number, rounding: LoweringRounding = 'nearest'): number {
   if (shift === 0) return Math.max(-8, Math.min(7, code));
-  if (rounding === 'truncate') return code >> shift;
-  const v = roundHalfToEven(code / 2 ** shift);
-  return v < -8 ? -8 : v > 7 ? 7 : v;
+  let v = code >> shift;
+  if (rounding === 'truncate') return v;
+  // Round half to even on the dropped bits, in integers: v = floor(code / 2^shift), rem = the dropped bits.
+  const rem = code - (v << shift);
+  const half = 1 << (shift - 1);
+  if (rem > half || (rem === half && (v & 1) !== 0)) v++;
+  return v > 7 ? 7 : v;
 }
 
 /** The 4-bit codes of input channel k (its row across the N outputs) and the power-of-two shift they are scaled by. */
@@ -156,6 +160,18 @@ export function lowerRow(q: FlexiqLayerQuant, k: number, rounding: LoweringRound
   const codes4 = new Int8Array(q.n);
   for (let j = 0; j < q.n; j++) codes4[j] = lowerCode(q.codes[k * q.n + j], shift, rounding);
   return { codes4, shift };
+}
+
+/** Every channel's 4-bit codes, [K, N] like `q.codes`, with the shift of each channel: what a writer packs. */
+export function lowerAll(q: FlexiqLayerQuant, rounding: LoweringRounding = 'nearest'): { codes4: Int8Array; shifts: Uint8Array } {
+  const codes4 = new Int8Array(q.k * q.n);
+  const shifts = new Uint8Array(q.k);
+  for (let k = 0; k < q.k; k++) {
+    const shift = 4 - q.unusedBits[k];
+    shifts[k] = shift;
+    for (let j = 0, i = k * q.n; j < q.n; j++, i++) codes4[i] = lowerCode(q.codes[i], shift, rounding);
+  }
+  return { codes4, shifts };
 }
 
 /** range[k] = max|x[k]| * max|W[k, :]|: the FlexiQ channel statistic. */

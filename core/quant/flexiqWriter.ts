@@ -2,16 +2,27 @@
  * Writes a FlexiQ model for one ratio: every Gemm/MatMul layer in the plan becomes a real mixed 4/8-bit kernel built
  * from com.microsoft MatMulNBits (ONNX Runtime's packed low-bit matmul):
  *
- *   x4 = Gather(x, lowChannels, axis = last)         the 4-bit group, in plan order
- *   x4 = Mul(x4, 2^shift[k])                         only when the group's bit-lowering shifts differ (else folded
- *                                                    into the scales); powers of two, so exact in float
- *   y  = MatMulNBits(x4, W4, bits = 4) + MatMulNBits(Gather(x, highChannels), W8, bits = 8)  (+ bias)
+ *   y = MatMulNBits(x_low, W4, bits = 4) + MatMulNBits(x_high, W8, bits = 8, bias)
  *
- * W8 holds the shared per-output-channel 8-bit codes, W4 their bit-lowered 4-bit codes (see flexiq.ts); both are
- * stored offset-binary with MatMulNBits' default zero points (8 and 128), scales replicated over the K blocks.
- * A part whose channel count is not a multiple of 16 (MatMulNBits' smallest block) is padded with zero weight rows
- * (their Gather index repeats a real channel; the weight is exactly 0). Ratio 0 / 100 are one 8-bit / one 4-bit
- * MatMulNBits: no Gather when the group is every channel in order, and for 100% only the shift Mul.
+ * W8 holds the shared per-output-channel 8-bit codes of the high group, W4 the bit-lowered 4-bit codes of the low
+ * group (see flexiq.ts); both are stored offset-binary with MatMulNBits' default zero points (8 and 128) and the
+ * per-channel scales repeated over the K blocks; the bias rides on the last MatMulNBits (its optional input 5).
+ * Within each group channels run in ascending index order, so a plan's channel list is a set.
+ *
+ * How the two groups are cut out of the activation x, cheapest first:
+ * - 'direct' / 'split': the groups are already [0, K) in order (ratio 0 or 100: one MatMulNBits, no Add), or the
+ *   layer that produces x (another planned layer, reached through single-consumer channel-wise ops such as Relu)
+ *   has its output channels permuted at write time to [low, high]; x is then cut with one Split.
+ * - 'gather': otherwise (e.g. the first layer, fed by the graph input). ORT's Gather copies one element at a time
+ *   along the last axis (~1.3 ms for 64 x 784 floats here), so a Gemm input is transposed, gathered along axis 0
+ *   (whole rows) and transposed back; a MatMul input (any rank) uses Gather on the last axis.
+ * A group whose size is not a multiple of 16 (MatMulNBits' smallest block) is gathered and padded with zero weight
+ * rows (their index repeats a real channel; the weight is exactly 0).
+ *
+ * Bit-lowering shifts: when every channel of the 4-bit group has the same shift, 2^shift goes into its scales.
+ * Otherwise x_low must be multiplied by 2^shift[k] per channel: if only positively homogeneous ops (Relu, LeakyRelu,
+ * PRelu, Identity) lie between the producing planned layer and x, that factor is folded into the producer's output
+ * scales and bias (exact: scaling by a power of two commutes with float rounding); else a Mul node does it.
  * Layers not in the plan (and every non-Gemm/MatMul layer) stay FP32.
  */
 import { CoreError } from '../api/errors.js';
@@ -22,7 +33,7 @@ import { tensorToFloat32 } from '../onnx/modelCodec.js';
 import { weightTensor } from '../onnx/modelEdit.js';
 import { attrInt, floatTensor, int64Tensor, uint8Tensor } from '../onnx/tensorBuilders.js';
 import { stableJson } from '../util/hash.js';
-import { checkRatio, effectiveRatios, FLEXIQ_BLOCK, lowerRow, quantizeLayer8, type FlexiqLayerPlan, type FlexiqLayerQuant, type FlexiqPlan, type LoweringRounding } from './flexiq.js';
+import { checkRatio, effectiveRatios, FLEXIQ_BLOCK, lowerAll, quantizeLayer8, type FlexiqLayerPlan, type FlexiqLayerQuant, type FlexiqPlan, type LoweringRounding } from './flexiq.js';
 import { packCodes } from './packing.js';
 import { blockSizeFor, quantizableLayers, type QuantizableLayer } from './quantizableLayers.js';
 
@@ -32,6 +43,17 @@ function attrInts(name: string, ints: number[]): onnx.IAttributeProto {
 
 /** The 8-bit grid of a weight depends only on its tensor, so it is computed once per tensor object. */
 const layerQuantCache = new WeakMap<onnx.ITensorProto, FlexiqLayerQuant>();
+
+/** The bit-lowered codes of a layer's 8-bit grid, per rounding: computed once, reused by every ratio. */
+const loweredCache = new WeakMap<FlexiqLayerQuant, Map<LoweringRounding, { codes4: Int8Array; shifts: Uint8Array }>>();
+
+function lowered(q: FlexiqLayerQuant, rounding: LoweringRounding): { codes4: Int8Array; shifts: Uint8Array } {
+  let byRounding = loweredCache.get(q);
+  if (!byRounding) loweredCache.set(q, (byRounding = new Map()));
+  let l = byRounding.get(rounding);
+  if (!l) byRounding.set(rounding, (l = lowerAll(q, rounding)));
+  return l;
+}
 
 /** The shared 8-bit quantization of a Gemm/MatMul layer's weight (cached per weight tensor). */
 export function flexiqLayerQuant(model: onnx.IModelProto, layer: QuantizableLayer): FlexiqLayerQuant {
@@ -90,11 +112,12 @@ function buildPart(
       for (let j = 0; j < q.n; j++) stored[j * padded + i] = q.codes[base + columns[j]] + offset;
     }
   } else {
+    const { codes4, shifts: all } = lowered(q, rounding);
     const shifts = new Int32Array(rows);
     for (let i = 0; i < rows; i++) {
-      const { codes4, shift } = lowerRow(q, channels[i], rounding);
-      shifts[i] = shift;
-      for (let j = 0; j < q.n; j++) stored[j * padded + i] = codes4[columns[j]] + offset;
+      const base = channels[i] * q.n;
+      shifts[i] = all[channels[i]];
+      for (let j = 0; j < q.n; j++) stored[j * padded + i] = codes4[base + columns[j]] + offset;
     }
     if (shifts.every((x) => x === shifts[0])) {
       fold = 2 ** shifts[0];

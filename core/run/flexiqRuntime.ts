@@ -88,6 +88,8 @@ export interface SwitchTiming {
   overheadMs: number;
   /** Median time of the switchTo call alone, in microseconds. */
   selectUs: number;
+  /** The same medians per target ratio. */
+  perRatio: { ratio: number; switches: number; switchToResultMs: number; steadyMs: number; overheadMs: number }[];
 }
 
 /**
@@ -104,6 +106,7 @@ export async function measureSwitching(rt: FlexiqRuntime, input: ort.Tensor, o: 
   const steady: number[] = [];
   const overhead: number[] = [];
   const select: number[] = [];
+  const target: number[] = [];
   for (let i = 0; i < warmup + switches; i++) {
     let next = rt.ratio;
     while (next === rt.ratio) next = ratios[Math.floor(rand() * ratios.length)];
@@ -119,8 +122,14 @@ export async function measureSwitching(rt: FlexiqRuntime, input: ort.Tensor, o: 
     steady.push(t3 - t2);
     overhead.push(t2 - t0 - (t3 - t2));
     select.push((t1 - t0) * 1000);
+    target.push(next);
   }
-  return { switches, switchToResultMs: median(toResult), steadyMs: median(steady), overheadMs: median(overhead), selectUs: median(select) };
+  const perRatio = ratios.map((ratio) => {
+    const at = target.flatMap((t, i) => (t === ratio ? [i] : []));
+    const pick = (v: number[]) => median(at.map((i) => v[i]));
+    return { ratio, switches: at.length, switchToResultMs: pick(toResult), steadyMs: pick(steady), overheadMs: pick(overhead) };
+  });
+  return { switches, switchToResultMs: median(toResult), steadyMs: median(steady), overheadMs: median(overhead), selectUs: median(select), perRatio };
 }
 
 /**

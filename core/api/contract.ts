@@ -1,0 +1,696 @@
+import { z } from 'zod';
+import { ACTIVATION_BITS, ConstraintsSchema, ObjectiveSchema, PlanningProblemSchema, WEIGHT_BITS, type Plan } from './planning.js';
+
+/**
+ * THE contract between the core and everything that drives it (the renderer, agents, notebooks, tests): every
+ * method, its single JSON argument object, its result, the events, and the error codes of the RPC layer.
+ *
+ * Rules every method follows (ARCHITECTURE.md, "One API, several transports"):
+ * - One argument: a JSON object, checked against `arg` on the core side before the handler runs (the caller is
+ *   untrusted). Unknown keys are refused, so a misspelt option is an error rather than silently ignored. Defaults
+ *   written here are applied before the handler sees the argument.
+ * - One result: a JSON object (never an array or undefined, so it can grow without breaking callers).
+ * - Failures reject with a `CoreError` (code + message + optional details), revived on the caller's side.
+ *   Each method lists the codes it may fail with beyond the RPC codes in `RPC_ERROR_CODES`.
+ * - Long jobs (`kind: 'job'`) answer `{ jobId }` at once, then emit `job.progress` events and exactly one
+ *   `job.done` event carrying either `result` (shaped like the method's `jobResult`) or `error`. A job can be
+ *   cancelled with `jobs.cancel`; its `job.done` then carries the error code `cancelled`.
+ *
+ * Units follow the house style: times in milliseconds, sizes in bytes, bandwidths in bits per second, energy in
+ * joules, money in US dollars, degradation as a fraction of top-1 accuracy (0.01 = one percentage point).
+ */
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared pieces
+
+const nonNegInt = z.number().int().nonnegative();
+const posInt = z.number().int().positive();
+const nonNeg = z.number().finite().nonnegative();
+const isoDate = z.string();
+const weightBits = z.literal(WEIGHT_BITS);
+const activationBits = z.literal(ACTIVATION_BITS);
+
+/** A model by name (e.g. `fmnist-cnn`) or by numeric id. A string of digits is also read as an id. */
+export const ModelRefSchema = z.union([z.string().min(1).max(200), posInt]);
+
+/** A registered dataset by name (e.g. `fashion-mnist-test`). */
+export const DatasetRefSchema = z.string().min(1).max(200);
+
+/**
+ * Input dims per graph input name, e.g. `{ "images": [1, 3, 96, 96] }`; the key `*` applies to the only input.
+ * Needed when non-batch axes are symbolic.
+ */
+export const InputShapeSchema = z.record(z.string().min(1).max(200), z.array(posInt).min(1).max(8));
+
+/** Identifies one long job; unique for the lifetime of the core process. */
+export const JobIdSchema = z.string().min(1).max(100);
+
+/** What every job method answers at once. */
+export const JobStartedSchema = z.object({ jobId: JobIdSchema });
+
+/** An error as it crosses the wire: a `CoreError` without its stack. */
+export const ApiErrorSchema = z.object({
+  /** Stable kebab-case code, e.g. `model-unknown`, `rpc-invalid-argument`, `internal-error`. */
+  code: z.string().min(1),
+  /** Sentence-case message that quotes the bad value and says what to do. */
+  message: z.string(),
+  /** Optional machine-readable details (JSON). */
+  details: z.unknown().optional(),
+});
+
+const NoArgSchema = z.strictObject({});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Models
+
+/** A graph input or output as declared in the file: dims are numbers or symbolic names. */
+export const ValueSpecSchema = z.object({
+  name: z.string(),
+  /** ONNX element type name, e.g. `float`. */
+  dataType: z.string(),
+  dims: z.array(z.union([z.number(), z.string()])),
+});
+
+/** An imported model (one row of the store). */
+export const ModelSummarySchema = z.object({
+  id: posInt,
+  /** SHA-256 of the stored (self-contained) ONNX bytes, hex. */
+  sha256: z.string(),
+  name: z.string(),
+  /** Absolute path it was imported from, if any. */
+  sourcePath: z.string().nullable(),
+  /** Size of the stored ONNX file. */
+  bytes: nonNegInt,
+  irVersion: nonNegInt,
+  /** Default-domain opset. */
+  opset: nonNegInt,
+  producer: z.string(),
+  layerCount: nonNegInt,
+  paramCount: nonNegInt,
+  /** FP32 weight bytes (initializers and constant weights of the layers). */
+  weightBytes: nonNegInt,
+  inputs: z.array(ValueSpecSchema),
+  outputs: z.array(ValueSpecSchema),
+  /** ISO 8601 time of import. */
+  importedAt: isoDate,
+});
+
+/** One layer (graph node) of a model, in topological order. */
+export const LayerSchema = z.object({
+  /** 1-based position in the topological order. */
+  position: posInt,
+  name: z.string(),
+  opType: z.string(),
+  /** Operator domain ('' = the default ONNX domain). */
+  domain: z.string(),
+  inputs: z.array(z.string()),
+  outputs: z.array(z.string()),
+  /** The inputs that are weights (initializers or constants). */
+  weightInputs: z.array(z.string()),
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Profiles
+
+export const ProfileLayerSchema = z.object({
+  position: posInt,
+  name: z.string(),
+  opType: z.string(),
+  params: nonNeg.nullable(),
+  weightBytes: nonNeg.nullable(),
+  /** Multiply-accumulates; null when the op has no cost formula. */
+  macs: nonNeg.nullable(),
+  flops: nonNeg.nullable(),
+  /** Which cost formula produced macs/flops. */
+  costModel: z.string().nullable(),
+  outElements: nonNeg.nullable(),
+  outBytes: nonNeg.nullable(),
+  /** Median measured time of this node on this host (latency profiles only). */
+  latencyMs: nonNeg.nullable(),
+  /** 90th percentile of the same measurements. */
+  latencyP90Ms: nonNeg.nullable(),
+});
+
+export const ProfileTensorSchema = z.object({
+  name: z.string(),
+  dataType: z.string(),
+  dims: z.array(nonNegInt),
+  bytes: nonNeg,
+});
+
+/** A stored profile: `static` (shapes, params, MACs, activation bytes) or `latency` (measured per node). */
+export const ProfileRecordSchema = z.object({
+  id: posInt,
+  modelId: posInt,
+  kind: z.enum(['static', 'latency']),
+  /** Hash of model content + settings: the cache key. */
+  settingsHash: z.string(),
+  settings: z.record(z.string(), z.unknown()),
+  /** Totals: static: params, weightBytes, macs, flops, opsWithoutFormula; latency: sumOfLayerMediansMs, wholeModelMedianMs, profiledRunMedianMs, ratio. */
+  summary: z.record(z.string(), z.unknown()),
+  createdAt: isoDate,
+  layers: z.array(ProfileLayerSchema),
+  tensors: z.array(ProfileTensorSchema),
+});
+
+export const ProfileResultSchema = z.object({
+  static: ProfileRecordSchema,
+  latency: ProfileRecordSchema.optional(),
+  /** Which parts came from the cache (same model content and settings). */
+  cached: z.object({ static: z.boolean(), latency: z.boolean().optional() }),
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Datasets, evaluation, sensitivity
+
+export const DatasetSchema = z.object({
+  id: posInt,
+  name: z.string(),
+  format: z.literal('idx'),
+  imagesPath: z.string(),
+  labelsPath: z.string().nullable(),
+  /** Number of samples. */
+  count: nonNegInt,
+  /** Shape of one sample, e.g. [28, 28]. */
+  shape: z.array(nonNegInt),
+  /** Number of classes; null for an unlabelled set. */
+  labelCount: nonNegInt.nullable(),
+  sha256: z.string(),
+  createdAt: isoDate,
+});
+
+export const EvalResultSchema = z.object({
+  model: z.string(),
+  dataset: z.string(),
+  /** Fraction correct, 0..1. */
+  top1: z.number().min(0).max(1),
+  correct: nonNegInt,
+  count: nonNegInt,
+});
+
+/** Measured per-layer sensitivity: drop[i][j] = top-1 drop when only layers[i] runs at bits[j]. */
+export const SensitivityTableSchema = z.object({
+  layers: z.array(z.string()),
+  bits: z.array(z.number()),
+  /** Fraction of top-1 (0.01 = one point); may be negative (noise). */
+  drop: z.array(z.array(z.number())),
+  /** KL divergence of the outputs against FP32, same layout. */
+  kl: z.array(z.array(z.number())),
+  /** FP32 top-1 on the calibration slice. */
+  fp32Top1: z.number(),
+});
+
+/** The theoretical noise model: predicted drop = dropPerNoise * sum_l kappa[l] * sigma2[l][bits]. */
+export const NoiseModelSchema = z.object({
+  layers: z.array(z.string()),
+  bits: z.array(z.number()),
+  kappa: z.array(z.number()),
+  sigma2: z.array(z.array(z.number())),
+  dropPerNoise: z.number(),
+});
+
+export const SensitivityResultSchema = z.object({
+  model: z.string(),
+  dataset: z.string(),
+  settings: z.record(z.string(), z.unknown()),
+  sensitivity: SensitivityTableSchema,
+  noise: NoiseModelSchema,
+  cached: z.object({ sensitivity: z.boolean(), noise: z.boolean() }),
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Quantization
+
+/**
+ * Weight bits: one width for every quantizable layer (e.g. 8), a map `{ default: 8, conv1: 4 }` (layer name,
+ * `#N` for the N-th quantizable layer, or a fragment naming exactly one layer), or the CLI's spec string
+ * `conv1=4,default=8`. 16 = FP16, 32 = keep FP32.
+ */
+export const QuantBitsSchema = z.union([weightBits, z.record(z.string().min(1).max(500), weightBits), z.string().min(1).max(10_000)]);
+
+export const QuantizeResultSchema = z.object({
+  /** Absolute path of the written .onnx file. */
+  out: z.string(),
+  format: z.enum(['simulation', 'qdq', 'matmul-nbits']),
+  /** SHA-256 of the written file, hex. */
+  sha256: z.string(),
+  /** Size of the written file. */
+  bytes: nonNegInt,
+  /** Parameter-weighted mean weight bits over the quantizable layers (32 for FP32 layers). */
+  averageBits: z.number(),
+  /** Packed weight bytes of the quantizable layers as sent to a device (codes + scales + zero points). */
+  packedWeightBytes: nonNeg,
+  fp32WeightBytes: nonNeg,
+  /** The complete quantization configuration (also written into the model's metadata as `partita.quant`). */
+  config: z.record(z.string(), z.unknown()),
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Devices, links, planning
+
+export const DeviceProfileSchema = z.object({
+  name: z.string(),
+  kind: z.enum(['preset', 'measured', 'custom']),
+  /** Where the figures come from (citation, or how they were measured). */
+  source: z.string(),
+  threads: posInt,
+  /** Effective multiply-accumulates per second on dense layers, per precision class. */
+  macsPerSecond: z.object({ fp32: nonNeg, int8: nonNeg, int4: nonNeg }),
+  /** Elements per second for element-wise, pooling and data-movement layers. */
+  elementsPerSecond: nonNeg,
+  /** Fixed cost of launching one layer. */
+  layerOverheadMs: nonNeg,
+  /** Memory available to the model (weights + activations). */
+  memoryBytes: nonNeg,
+  /** Power draw in watts while computing, idle, transmitting, receiving. */
+  power: z.object({ computeW: nonNeg, idleW: nonNeg, txW: nonNeg, rxW: nonNeg }),
+});
+
+export const LinkProfileSchema = z.object({
+  name: z.string(),
+  kind: z.enum(['preset', 'measured', 'custom']),
+  source: z.string(),
+  uplinkBps: nonNeg,
+  downlinkBps: nonNeg,
+  rttMs: nonNeg,
+  /** Packet loss fraction 0..1. */
+  loss: z.number().min(0).max(1),
+});
+
+/** A solution of a planning problem; mirrors `Plan` in planning.ts (checked below). */
+export const PlanSchema = z.object({
+  /** Layers 1..cut run on the device, the rest on the server. */
+  cut: nonNegInt,
+  /** bits[i] is the weight precision of layer i + 1; length = cut. */
+  bits: z.array(z.number()),
+  /** Activation bits on the link; null when cut = L (nothing is sent). */
+  activationBits: z.number().nullable(),
+  latencyMs: z.number(),
+  breakdownMs: z.object({ download: z.number(), device: z.number(), uplink: z.number(), server: z.number(), result: z.number() }),
+  energyJ: z.number(),
+  costUsd: z.number(),
+  degradation: z.number(),
+  objective: z.number(),
+  headWeightBytes: z.number(),
+  uplinkBytes: z.number(),
+  deviceMemoryBytes: z.number(),
+  payload: z.object({ computation: z.number(), communication: z.number() }),
+});
+
+/** Work done by the exact search. */
+export const SolveStatsSchema = z.object({
+  /** (cut, activation) pairs considered. */
+  candidates: nonNegInt,
+  /** Pairs that had to be searched (not pruned by their bound). */
+  subproblems: nonNegInt,
+  /** Dynamic-programming states generated. */
+  nodes: nonNegInt,
+  /** Wall time of the solve. */
+  timeMs: nonNeg,
+});
+
+/**
+ * Why no plan meets the constraints. `bounds` gives, per violated constraint, the least value any plan reaches
+ * with the other constraints held; `nearest` the plan closest to feasible. Further fields may be added by the
+ * planner (the object is open).
+ */
+export const InfeasibilityReportSchema = z.looseObject({
+  /** Sentence-case explanation that says which constraint to relax and by how much. */
+  message: z.string(),
+  bounds: z
+    .array(
+      z.object({
+        constraint: z.enum(['maxDegradation', 'sloMs', 'memoryBytes']),
+        /** The limit as stated in the problem. */
+        limit: z.number(),
+        /** The least value reachable for this quantity with the other constraints held. */
+        minimum: z.number(),
+      }),
+    )
+    .optional(),
+  nearest: PlanSchema.nullable().optional(),
+});
+
+export const SolveResultSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('optimal'), plan: PlanSchema, stats: SolveStatsSchema }),
+  z.object({ status: z.literal('infeasible'), report: InfeasibilityReportSchema, stats: SolveStatsSchema }),
+]);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Store queries
+
+/** A query cell: BLOBs come back as the string `<blob N bytes>`, integers beyond 2^53 as strings. */
+export const QueryCellSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Notebooks
+
+export const NOTEBOOK_CELL_KINDS = ['markdown', 'settings', 'query', 'plot', 'run'] as const;
+
+export const NotebookCellSchema = z.strictObject({
+  /** Stable id within the notebook (letters, digits, '_' or '-'). */
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a cell id is 1 to 64 letters, digits, "_" or "-"'),
+  /** markdown: prose; settings: JSON the other cells read; query: SQL; plot: a plot spec; run: a core call. */
+  kind: z.enum(NOTEBOOK_CELL_KINDS),
+  /** The cell's text (at most 1,000,000 characters). */
+  source: z.string().max(1_000_000),
+});
+
+export const NotebookSchema = z
+  .strictObject({
+    /** Absent for a notebook never saved; assigned by `notebooks.save`. */
+    id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a notebook id is 1 to 64 letters, digits, "_" or "-"').optional(),
+    name: z.string().min(1).max(200),
+    cells: z.array(NotebookCellSchema).max(2000),
+  })
+  .superRefine((n, ctx) => {
+    const seen = new Set<string>();
+    n.cells.forEach((c, i) => {
+      if (seen.has(c.id)) ctx.addIssue({ code: 'custom', path: ['cells', i, 'id'], message: `duplicate cell id "${c.id}"; cell ids must be unique in a notebook` });
+      seen.add(c.id);
+    });
+  });
+
+export const SavedNotebookSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  cells: z.array(z.object({ id: z.string(), kind: z.enum(NOTEBOOK_CELL_KINDS), source: z.string() })),
+  /** ISO 8601 time of the last save. */
+  updatedAt: isoDate,
+});
+
+export const NotebookSummarySchema = z.object({ id: z.string(), name: z.string(), cellCount: nonNegInt, updatedAt: isoDate });
+
+// ---------------------------------------------------------------------------------------------------------------
+// The methods
+
+interface CallSpec<A extends z.ZodType, R extends z.ZodType> {
+  kind: 'call';
+  arg: A;
+  result: R;
+}
+interface JobSpec<A extends z.ZodType, J extends z.ZodType> {
+  kind: 'job';
+  arg: A;
+  result: typeof JobStartedSchema;
+  /** Shape of `result` in the job's `job.done` event. */
+  jobResult: J;
+}
+export type MethodSpec = CallSpec<z.ZodType, z.ZodType> | JobSpec<z.ZodType, z.ZodType>;
+
+const call = <A extends z.ZodType, R extends z.ZodType>(arg: A, result: R): CallSpec<A, R> => ({ kind: 'call', arg, result });
+const job = <A extends z.ZodType, J extends z.ZodType>(arg: A, jobResult: J): JobSpec<A, J> => ({ kind: 'job', arg, result: JobStartedSchema, jobResult });
+
+export const CONTRACT = {
+  /** The imported models, oldest first. */
+  'models.list': call(NoArgSchema, z.object({ models: z.array(ModelSummarySchema) })),
+
+  /**
+   * Imports an ONNX file from the core's file system: decode, load external data, validate, prove ONNX Runtime
+   * accepts it, store model + layers + tensors in one transaction. The same content twice reuses the row
+   * (`reused: true`). `name` defaults to the file name without `.onnx`.
+   * Errors: `model-file-missing`, `model-not-onnx` (and other decode codes), `model-name-invalid`,
+   * `model-name-taken`.
+   */
+  'models.import': call(
+    z.strictObject({ path: z.string().min(1).max(4096), name: z.string().min(1).max(100).optional() }),
+    z.object({ model: ModelSummarySchema, reused: z.boolean() }),
+  ),
+
+  /** One model's row. Errors: `model-unknown` (the message lists the known models). */
+  'models.get': call(z.strictObject({ model: ModelRefSchema }), z.object({ model: ModelSummarySchema })),
+
+  /** A model's layers in topological order. Errors: `model-unknown`. */
+  'models.layers': call(z.strictObject({ model: ModelRefSchema }), z.object({ model: z.string(), layers: z.array(LayerSchema) })),
+
+  /**
+   * Job: static profile (shapes, params, MACs, activation bytes) and, with `latency: true`, measured per-node
+   * latency on this host (`runs` timed runs after `warmup`, `threads` intra-op threads). Both are cached by model
+   * content + settings. Progress stages: `shapes`, `latency` (done/total = runs).
+   * Errors (in job.done): `model-unknown`, `profile-settings-invalid`, `model-input-shape` codes, `cancelled`.
+   */
+  'profile.run': job(
+    z.strictObject({
+      model: ModelRefSchema,
+      inputShape: InputShapeSchema.optional(),
+      latency: z.boolean().default(false),
+      runs: posInt.max(100_000).default(20),
+      warmup: nonNegInt.max(10_000).default(3),
+      threads: posInt.max(256).default(1),
+    }),
+    ProfileResultSchema,
+  ),
+
+  /** The registered datasets. */
+  'datasets.list': call(NoArgSchema, z.object({ datasets: z.array(DatasetSchema) })),
+
+  /**
+   * Registers Fashion-MNIST's test and train splits (`fashion-mnist-test`, `fashion-mnist-train`) from Debian's
+   * dataset-fashion-mnist package, or from `dir`. Idempotent. Errors: `dataset-missing`.
+   */
+  'datasets.addFashionMnist': call(z.strictObject({ dir: z.string().min(1).max(4096).optional() }), z.object({ datasets: z.array(DatasetSchema) })),
+
+  /**
+   * Job: top-1 accuracy of a model on a labelled dataset in onnxruntime-node, from sample `offset` for `limit`
+   * samples (default: all). Stored as a measurement. Progress stage: `eval` (done/total = samples).
+   * Errors: `model-unknown`, `dataset-unknown`, `dataset-unlabelled`, `model-input-count`, `cancelled`.
+   */
+  'eval.run': job(
+    z.strictObject({
+      model: ModelRefSchema,
+      dataset: DatasetRefSchema,
+      limit: posInt.optional(),
+      offset: nonNegInt.optional(),
+      threads: posInt.max(256).default(1),
+    }),
+    EvalResultSchema,
+  ),
+
+  /**
+   * Job: writes a quantized copy of a model to `out` (a path on the core's file system; written atomically).
+   * `format`: `simulation` (any bits, float QDQ simulation), `qdq` (deployable INT8 QDQ; needs `calib`), or
+   * `matmul-nbits` (2/4/8-bit Gemm/MatMul weights). `actBits` (default 32, or 8 for qdq) quantizes the activation
+   * inputs of quantized layers and needs `calib` (a dataset name; `calibSamples` from `calibOffset`, default the
+   * last samples of the set). Progress stage: `calibration`.
+   * Errors: `quant-no-layers`, `quant-bits-unsupported`, `quant-not-calibrated`, `quant-not-deployable`,
+   * `quant-layer-unknown`, `dataset-unknown`, `cancelled`.
+   */
+  'quant.quantize': job(
+    z.strictObject({
+      model: ModelRefSchema,
+      bits: QuantBitsSchema,
+      actBits: activationBits.optional(),
+      format: z.enum(['simulation', 'qdq', 'matmul-nbits']),
+      calib: DatasetRefSchema.optional(),
+      calibSamples: posInt.optional(),
+      calibOffset: nonNegInt.optional(),
+      method: z.enum(['minmax', 'percentile', 'mse']).optional(),
+      symmetric: z.boolean().optional(),
+      granularity: z.enum(['tensor', 'channel', 'block']).optional(),
+      blockSize: posInt.optional(),
+      clipping: z.enum(['none', 'mse']).optional(),
+      out: z.string().min(1).max(4096),
+    }),
+    QuantizeResultSchema,
+  ),
+
+  /**
+   * Job: both degradation estimators for a model on a calibration slice of `dataset` (`samples`, default 2000,
+   * from `offset`, default the last samples of the set): the measured sensitivity table (layer x `bits`, default
+   * [8, 6, 5, 4, 3, 2]) and the noise model. Cached by model + dataset + settings. Progress stages:
+   * `sensitivity`, `noise`. Errors: `model-unknown`, `dataset-unknown`, `calibration-empty`,
+   * `calibration-too-large`, `quant-bits-unsupported`, `cancelled`.
+   */
+  'sensitivity.run': job(
+    z.strictObject({
+      model: ModelRefSchema,
+      dataset: DatasetRefSchema,
+      samples: posInt.optional(),
+      offset: nonNegInt.optional(),
+      bits: z.array(weightBits).min(1).max(8).optional(),
+    }),
+    SensitivityResultSchema,
+  ),
+
+  /** Device profiles: the presets and the measured/custom ones in the store (store entries win by name). */
+  'devices.list': call(NoArgSchema, z.object({ devices: z.array(DeviceProfileSchema) })),
+
+  /** Link profiles: the presets and the measured/custom ones in the store. */
+  'links.list': call(NoArgSchema, z.object({ links: z.array(LinkProfileSchema) })),
+
+  /**
+   * Solves a planning problem exactly: the cut, the bits of each head layer and the activation bits minimising
+   * the objective under the constraints. Fast enough to call on every keystroke. An infeasible problem is an
+   * answer (`status: 'infeasible'` with a report), not an error.
+   * Errors: `plan-problem-invalid` (inconsistencies the schema cannot see, e.g. two options with equal bits).
+   */
+  'plan.solve': call(z.strictObject({ problem: PlanningProblemSchema }), SolveResultSchema),
+
+  /**
+   * Builds the planning problem for a model on a device, link and server (default server `a100`), from its
+   * (cached) static profile at `inputShape` and the newest stored estimator (`estimator`, default
+   * `sensitivity`; `none` offers only lossless precisions, so only the cut is chosen). The result is a
+   * self-contained document for `plan.solve` / `plan.pareto`.
+   * Errors: `model-unknown`, `device-unknown`, `link-unknown`, `server-unknown`, `plan-no-estimator`.
+   */
+  'plan.build': call(
+    z.strictObject({
+      model: ModelRefSchema,
+      device: z.string().min(1).max(200),
+      link: z.string().min(1).max(200),
+      server: z.string().min(1).max(200).optional(),
+      estimator: z.enum(['sensitivity', 'noise', 'none']).optional(),
+      objective: ObjectiveSchema,
+      constraints: ConstraintsSchema,
+      inputShape: InputShapeSchema.optional(),
+    }),
+    PlanningProblemSchema,
+  ),
+
+  /**
+   * The Pareto front over (latency, energy, degradation, cost): solves the problem at `points` degradation
+   * budgets from 0 to the problem's `maxDegradation` and keeps the non-dominated plans, sorted by degradation.
+   * `budgets` lists the budgets swept. Errors: `plan-problem-invalid`.
+   */
+  'plan.pareto': call(
+    z.strictObject({ problem: PlanningProblemSchema, points: posInt.min(2).max(500).default(20) }),
+    z.object({ front: z.array(PlanSchema), budgets: z.array(z.number()), stats: SolveStatsSchema }),
+  ),
+
+  /**
+   * Runs one read-only SQL statement on the store (a read-only connection: writes are refused) and returns at
+   * most `maxRows` rows (`truncated` says whether more existed). `params` bind `?` (array) or `@name` (object).
+   * Errors: `query-invalid` (syntax, unknown table; the message quotes SQLite's), `query-not-read-only`.
+   */
+  'store.query': call(
+    z.strictObject({
+      sql: z.string().min(1).max(100_000),
+      params: z.union([z.array(QueryCellSchema).max(1000), z.record(z.string(), QueryCellSchema)]).optional(),
+      maxRows: posInt.max(100_000).default(10_000),
+    }),
+    z.object({ columns: z.array(z.string()), rows: z.array(z.array(QueryCellSchema)), truncated: z.boolean() }),
+  ),
+
+  /**
+   * Asks a running job to stop. The job's `job.done` (error code `cancelled`) follows once it has stopped.
+   * `cancelled` is false when the job had already finished. Errors: `job-unknown`.
+   */
+  'jobs.cancel': call(z.strictObject({ jobId: JobIdSchema }), z.object({ cancelled: z.boolean() })),
+
+  /** The saved notebooks, most recently saved first (without their cells). */
+  'notebooks.list': call(NoArgSchema, z.object({ notebooks: z.array(NotebookSummarySchema) })),
+
+  /** One saved notebook. Errors: `notebook-unknown`. */
+  'notebooks.get': call(z.strictObject({ id: z.string().min(1).max(64) }), z.object({ notebook: SavedNotebookSchema })),
+
+  /**
+   * Saves a notebook: without `id` it is created (the answer carries its new id); with `id` it replaces that
+   * notebook. Errors: `notebook-unknown` (an id that does not exist).
+   */
+  'notebooks.save': call(z.strictObject({ notebook: NotebookSchema }), z.object({ notebook: SavedNotebookSchema })),
+} as const satisfies Record<string, MethodSpec>;
+
+/** The method names, in contract order. */
+export const METHOD_NAMES = Object.keys(CONTRACT) as MethodName[];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Events
+
+/** Progress of a long job: `done` of `total` units of the named stage (units depend on the stage). */
+export const JobProgressSchema = z.object({
+  jobId: JobIdSchema,
+  stage: z.string(),
+  done: nonNeg,
+  total: nonNeg,
+});
+
+/** The end of a long job: exactly one per job, after its last progress event. */
+export const JobDoneSchema = z.union([
+  z.object({ jobId: JobIdSchema, method: z.string(), result: z.unknown() }),
+  z.object({ jobId: JobIdSchema, method: z.string(), error: ApiErrorSchema }),
+]);
+
+export const EVENTS = {
+  /** A job advanced. Events of one job arrive in the order they were emitted. */
+  'job.progress': JobProgressSchema,
+  /** A job finished: `result` (the method's `jobResult`) or `error` (code `cancelled` after `jobs.cancel`). */
+  'job.done': JobDoneSchema,
+} as const;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Error codes of the RPC layer (any method may fail with these)
+
+export const RPC_ERROR_CODES = {
+  /** The method is not in this contract. */
+  unknownMethod: 'rpc-unknown-method',
+  /** The argument does not match the method's schema; `details.path` names the first bad field. */
+  invalidArgument: 'rpc-invalid-argument',
+  /** The method is in the contract but this core has no handler for it. */
+  notImplemented: 'rpc-not-implemented',
+  /** A request or answer holds something JSON cannot carry (a typed array, a function, NaN, a Date…). */
+  notJson: 'rpc-not-json',
+  /** A request or answer is larger than the transport's limit. */
+  tooLarge: 'rpc-message-too-large',
+  /** A message that is not a request, response or event (malformed JSON, missing id…). */
+  badMessage: 'rpc-bad-message',
+  /** The connection closed before the answer arrived. */
+  closed: 'rpc-closed',
+  /** No answer within the caller's timeout. */
+  timeout: 'rpc-timeout',
+  /** A bug in the core; the message starts with `Internal error:`, the stack stays in the core's log. */
+  internal: 'internal-error',
+  /** A job stopped because `jobs.cancel` asked it to. */
+  cancelled: 'cancelled',
+} as const;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Types
+
+type Contract = typeof CONTRACT;
+export type MethodName = keyof Contract;
+/** The methods that start long jobs. */
+export type JobMethodName = { [M in MethodName]: Contract[M] extends { kind: 'job' } ? M : never }[MethodName];
+/** What a caller passes (defaults may be left out). */
+export type ApiArg<M extends MethodName> = z.input<Contract[M]['arg']>;
+/** What a handler receives: the argument after validation, defaults applied. */
+export type ApiParsedArg<M extends MethodName> = z.output<Contract[M]['arg']>;
+export type ApiResult<M extends MethodName> = z.output<Contract[M]['result']>;
+/** The `result` of a job method's `job.done` event. */
+export type ApiJobResult<M extends JobMethodName> = z.output<Contract[M]['jobResult']>;
+
+type ArgParams<M extends MethodName> = Partial<ApiArg<M>> extends ApiArg<M> ? [arg?: ApiArg<M>] : [arg: ApiArg<M>];
+
+/** The whole API as the renderer, agents and tests see it: method name -> (arg) => Promise<result>. */
+export type CoreApi = { [M in keyof Contract]: (...arg: ArgParams<M>) => Promise<ApiResult<M>> };
+
+export type EventName = keyof typeof EVENTS;
+/** Event name -> payload. */
+export type ApiEvents = { [E in keyof typeof EVENTS]: z.output<(typeof EVENTS)[E]> };
+export type JobProgress = ApiEvents['job.progress'];
+export type JobDone = ApiEvents['job.done'];
+export type ApiErrorPayload = z.output<typeof ApiErrorSchema>;
+
+export type ModelSummary = z.output<typeof ModelSummarySchema>;
+export type Layer = z.output<typeof LayerSchema>;
+export type ProfileRecordView = z.output<typeof ProfileRecordSchema>;
+export type Dataset = z.output<typeof DatasetSchema>;
+export type DeviceProfileView = z.output<typeof DeviceProfileSchema>;
+export type LinkProfileView = z.output<typeof LinkProfileSchema>;
+export type SolveResult = z.output<typeof SolveResultSchema>;
+export type InfeasibilityReport = z.output<typeof InfeasibilityReportSchema>;
+export type NotebookCell = z.output<typeof NotebookCellSchema>;
+export type Notebook = z.output<typeof NotebookSchema>;
+export type SavedNotebook = z.output<typeof SavedNotebookSchema>;
+
+export function isMethodName(name: string): name is MethodName {
+  return Object.prototype.hasOwnProperty.call(CONTRACT, name);
+}
+
+export function isJobMethod(name: MethodName): name is JobMethodName {
+  return CONTRACT[name].kind === 'job';
+}
+
+// PlanSchema must describe exactly the `Plan` the planner returns.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const planSchemaMatchesPlan: Same<z.output<typeof PlanSchema>, Plan> = true;
+void planSchemaMatchesPlan;

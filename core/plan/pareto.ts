@@ -1,0 +1,146 @@
+/**
+ * The Pareto front of plans over (latencyMs, energyJ, degradation, costUsd) (shared/SCIENCE.md, "The solver": found
+ * by sweeping the budget and filtering dominance). It reuses the exact search; there is no second solver.
+ *
+ * Sweep: the degradation budget takes `points` values evenly from the smallest achievable degradation (0 when FP32
+ * everywhere is possible; it can be negative if some option improves accuracy) to the largest degradation any
+ * weighting's unbudgeted optimum reaches; for each budget the problem's own objective and the latency-only,
+ * energy-only and cost-only objectives are minimised (the SLO and memory constraints stay), each budget's solve
+ * seeded with the optimum at the previous, tighter budget. The problem's own optimum at its own budget is added.
+ * The union is de-duplicated, filtered to the non-dominated plans and sorted by latency (then degradation).
+ *
+ * Knee: normalise latency and degradation to [0, 1] over the front; the knee is the plan farthest from the
+ * straight line through the two extremes (first and last by latency).
+ */
+import type { Objective, Plan, PlanningProblem } from '../api/planning.js';
+import { DEGRADATION_TOLERANCE, Q_DEGRADATION, standardConstraints, unitGoal, type LinearConstraint } from './planCost.js';
+import { compileSearch, search } from './search.js';
+
+export interface ParetoOptions {
+  /** Budget values per weighting (default 50). */
+  points?: number;
+}
+
+export interface ParetoFront {
+  plans: Plan[];
+  /** Index into plans; -1 when the front is empty. */
+  knee: number;
+  /** Searches run and their total time. */
+  stats: { solves: number; solveMs: number };
+}
+
+function weightings(own: Objective): number[][] {
+  const list = [
+    [own.latency, own.energy, own.cost],
+    [1, 0, 0],
+    [0, 1, 0],
+    [0, 0, 1],
+  ];
+  const out: number[][] = [];
+  for (const w of list) {
+    const s = w[0] + w[1] + w[2];
+    const n = w.map((x) => x / s);
+    if (!out.some((o) => o.every((x, i) => Math.abs(x / (o[0] + o[1] + o[2]) - n[i]) < 1e-12))) out.push(w);
+  }
+  return out.map((w) => [w[0], w[1], w[2], 0, 0]);
+}
+
+/** a dominates b: no worse in every quantity and better in one. Equal plans: neither. */
+function dominates(a: Plan, b: Plan): boolean {
+  const qa = [a.latencyMs, a.energyJ, a.degradation, a.costUsd];
+  const qb = [b.latencyMs, b.energyJ, b.degradation, b.costUsd];
+  let strict = false;
+  for (let i = 0; i < 4; i++) {
+    if (qa[i] > qb[i]) return false;
+    if (qa[i] < qb[i]) strict = true;
+  }
+  return strict;
+}
+
+export function nonDominated(plans: readonly Plan[]): Plan[] {
+  const seen = new Set<string>();
+  const unique: Plan[] = [];
+  for (const p of plans) {
+    const key = `${p.cut}|${p.bits.join(',')}|${p.activationBits}`;
+    const qkey = `${p.latencyMs}|${p.energyJ}|${p.degradation}|${p.costUsd}`;
+    if (seen.has(key) || seen.has(qkey)) continue;
+    seen.add(key);
+    seen.add(qkey);
+    unique.push(p);
+  }
+  return unique.filter((p) => !unique.some((q) => q !== p && dominates(q, p)));
+}
+
+export function kneeIndex(plans: readonly Plan[]): number {
+  if (plans.length === 0) return -1;
+  if (plans.length <= 2) return 0;
+  const lat = plans.map((p) => p.latencyMs);
+  const deg = plans.map((p) => p.degradation);
+  const norm = (v: number[]): number[] => {
+    const lo = Math.min(...v);
+    const span = Math.max(...v) - lo;
+    return v.map((x) => (span > 0 ? (x - lo) / span : 0));
+  };
+  const x = norm(lat);
+  const y = norm(deg);
+  const n = plans.length - 1;
+  const dx = x[n] - x[0];
+  const dy = y[n] - y[0];
+  const len = Math.hypot(dx, dy);
+  let best = 0;
+  let bestD = -1;
+  for (let i = 0; i <= n; i++) {
+    const d = len > 0 ? Math.abs(dy * (x[i] - x[0]) - dx * (y[i] - y[0])) / len : Math.hypot(x[i] - x[0], y[i] - y[0]);
+    if (d > bestD) {
+      bestD = d;
+      best = i;
+    }
+  }
+  return best;
+}
+
+export function paretoFront(problem: PlanningProblem, opts: ParetoOptions = {}): ParetoFront {
+  const t0 = performance.now();
+  const points = Math.max(1, Math.floor(opts.points ?? 50));
+  let solves = 0;
+  const all = standardConstraints(problem);
+  const others: LinearConstraint[] = all.filter((c) => c.name !== 'degradation');
+  const budgetRow = (b: number): LinearConstraint => ({ name: 'degradation', coef: unitGoal(Q_DEGRADATION), cap: b, tol: DEGRADATION_TOLERANCE });
+  const run = (goal: number[], rows: LinearConstraint[], hint: Plan | null = null) => {
+    solves++;
+    return search(problem, { goal, constraints: rows, hint });
+  };
+  const empty = (): ParetoFront => ({ plans: [], knee: -1, stats: { solves, solveMs: performance.now() - t0 } });
+
+  const lowest = run(unitGoal(Q_DEGRADATION), others);
+  if (!lowest.plan) return empty();
+  const ws = weightings(problem.objective);
+  const found: Plan[] = [lowest.plan];
+  let dMax = lowest.value;
+  for (const w of ws) {
+    const r = run(w, others);
+    if (r.plan) {
+      found.push(r.plan);
+      dMax = Math.max(dMax, r.plan.degradation);
+    }
+  }
+  const dMin = lowest.value;
+  const budgets = points === 1 ? [dMax] : Array.from({ length: points }, (_, i) => (i === points - 1 ? dMax : dMin + ((dMax - dMin) * i) / (points - 1)));
+  for (const w of ws) {
+    const compiled = compileSearch(problem, w, [unitGoal(Q_DEGRADATION), ...others.map((c) => c.coef)]);
+    let hint: Plan | null = null;
+    for (const b of budgets) {
+      solves++;
+      const r = compiled.run({ constraints: [budgetRow(b), ...others], hint });
+      if (r.plan) {
+        found.push(r.plan);
+        hint = r.plan;
+      }
+    }
+  }
+  const own = run(ws[0], all);
+  if (own.plan) found.push(own.plan);
+
+  const plans = nonDominated(found).sort((a, b) => a.latencyMs - b.latencyMs || a.degradation - b.degradation);
+  return { plans, knee: kneeIndex(plans), stats: { solves, solveMs: performance.now() - t0 } };
+}
