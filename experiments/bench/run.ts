@@ -1,15 +1,21 @@
 /**
  * `npm run bench [-- SECTION…]`: the speed and accuracy figures the issues ask for, measured side by side in one
- * run (medians after warm-up). Sections: foundation, quant. With no argument every section runs.
+ * run (medians after warm-up). Sections: foundation, plan, quant. With no argument every section runs.
  */
 import { benchImportProfile, benchLatencyRatio, benchZooTop1 } from './foundation.js';
 import { benchCalibrationMemory, benchLatency, benchZooPrecision } from './quant.js';
+import { benchPlansVsBaselines, benchPredictor, benchSolverSpeed } from './plan.js';
 
 const SECTIONS: Record<string, () => Promise<void>> = {
   foundation: async () => {
     await benchImportProfile();
     await benchLatencyRatio();
     await benchZooTop1();
+  },
+  plan: async () => {
+    await benchSolverSpeed();
+    await benchPredictor();
+    await benchPlansVsBaselines();
   },
   quant: async () => {
     await benchLatency();
