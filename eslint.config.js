@@ -26,7 +26,14 @@ export default tseslint.config(
   },
   {
     files: ['core/api/**/*.ts'],
-    rules: restrict(['*', '!zod', '!./*', '!../api/*'], 'core/api is the contract: it may import zod only.'),
+    // A regex rather than a group: gitignore-style negations ('!./*') never match relative specifiers, which made
+    // even sibling imports inside core/api an error.
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(?!zod$|\\./(?!\\.)[^/]+$|\\.\\./api/(?!\\.)[^/]+$)', message: 'core/api is the contract: it may import zod (and its own files) only.' }] },
+      ],
+    },
   },
   {
     files: ['core/rpc/**/*.ts'],

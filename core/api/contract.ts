@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ACTIVATION_BITS, ConstraintsSchema, ObjectiveSchema, PlanningProblemSchema, WEIGHT_BITS, type Plan } from './planning.js';
+import { ConstraintsSchema, ObjectiveSchema, PlanningProblemSchema, WEIGHT_BITS, type Plan } from './planning.js';
 
 /**
  * THE contract between the core and everything that drives it (the renderer, agents, notebooks, tests): every
@@ -28,7 +28,8 @@ const posInt = z.number().int().positive();
 const nonNeg = z.number().finite().nonnegative();
 const isoDate = z.string();
 const weightBits = z.literal(WEIGHT_BITS);
-const activationBits = z.literal(ACTIVATION_BITS);
+/** Activation bits the quantizer writes (32 = keep float; no FP16 activations). */
+const quantActivationBits = z.literal([32, 8, 6, 5, 4, 3, 2]);
 
 /** A model by name (e.g. `fmnist-cnn`) or by numeric id. A string of digits is also read as an id. */
 export const ModelRefSchema = z.union([z.string().min(1).max(200), posInt]);
@@ -228,6 +229,34 @@ export const SensitivityResultSchema = z.object({
  */
 export const QuantBitsSchema = z.union([weightBits, z.record(z.string().min(1).max(500), weightBits), z.string().min(1).max(10_000)]);
 
+const calibrationMethod = z.enum(['minmax', 'percentile', 'mse']);
+
+/** The complete quantization configuration (mirrors QuantConfig in core/quant/quantConfig.ts). */
+export const QuantConfigSchema = z.object({
+  version: z.literal(1),
+  weights: z.object({
+    /** Bits of every quantizable layer not listed in `layers`. */
+    default: weightBits,
+    /** Per-layer overrides by layer name. */
+    layers: z.record(z.string(), weightBits),
+    symmetric: z.boolean(),
+    granularity: z.enum(['tensor', 'channel', 'block']),
+    blockSize: posInt.optional(),
+    clipping: z.enum(['none', 'mse']),
+    /** INT8 QDQ only: 7-bit weight range in 8-bit storage. */
+    reduceRange: z.boolean().optional(),
+  }),
+  activations: z.object({
+    /** Bits of the activation input of every quantized layer (32 = keep float). */
+    default: quantActivationBits,
+    layers: z.record(z.string(), quantActivationBits),
+    method: calibrationMethod,
+    /** Calibrated ranges per tensor name. */
+    ranges: z.record(z.string(), z.object({ min: z.number(), max: z.number() })),
+    calibration: z.object({ dataset: z.string(), samples: nonNegInt }).optional(),
+  }),
+});
+
 export const QuantizeResultSchema = z.object({
   /** Absolute path of the written .onnx file. */
   out: z.string(),
@@ -241,8 +270,8 @@ export const QuantizeResultSchema = z.object({
   /** Packed weight bytes of the quantizable layers as sent to a device (codes + scales + zero points). */
   packedWeightBytes: nonNeg,
   fp32WeightBytes: nonNeg,
-  /** The complete quantization configuration (also written into the model's metadata as `partita.quant`). */
-  config: z.record(z.string(), z.unknown()),
+  /** The configuration used (also written into the model's metadata as `partita.quant`). */
+  config: QuantConfigSchema,
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -297,44 +326,63 @@ export const PlanSchema = z.object({
   payload: z.object({ computation: z.number(), communication: z.number() }),
 });
 
-/** Work done by the exact search. */
+/** Work done by the exact search (mirrors SolveStats in core/plan/solver.ts; checked in test/rpc/wire.test.ts). */
 export const SolveStatsSchema = z.object({
-  /** (cut, activation) pairs considered. */
-  candidates: nonNegInt,
-  /** Pairs that had to be searched (not pruned by their bound). */
+  /** Wall time of the solve, including the infeasibility analysis when there is one. */
+  solveMs: nonNeg,
+  /** (cut, activation) subproblems that had to be searched (not pruned by their bound). */
   subproblems: nonNegInt,
   /** Dynamic-programming states generated. */
   nodes: nonNegInt,
-  /** Wall time of the solve. */
-  timeMs: nonNeg,
+  /** (cut, activation) pairs considered. */
+  candidates: nonNegInt,
+});
+
+/** The three constraints of a planning problem: the degradation budget, the latency SLO, the device memory. */
+export const ConstraintNameSchema = z.enum(['degradation', 'latency', 'memory']);
+
+export const ConstraintAnalysisSchema = z.object({
+  name: ConstraintNameSchema,
+  /** The limit as stated in the problem (fraction, ms or bytes). */
+  limit: z.number(),
+  /** Best value of this constraint's quantity under the other constraints; null if they admit no plan at all. */
+  bestAchievable: z.number().nullable(),
+  /** (bestAchievable - limit) / max(limit, floor): how far the limit would have to move; null with bestAchievable. */
+  relativeMove: z.number().nullable(),
 });
 
 /**
- * Why no plan meets the constraints. `bounds` gives, per violated constraint, the least value any plan reaches
- * with the other constraints held; `nearest` the plan closest to feasible. Further fields may be added by the
- * planner (the object is open).
+ * Why no plan meets the constraints (mirrors InfeasibilityReport in core/plan/infeasibility.ts): the tightest
+ * constraint, the best value reachable for it under the others, and the nearest plan.
  */
-export const InfeasibilityReportSchema = z.looseObject({
+export const InfeasibilityReportSchema = z.object({
   /** Sentence-case explanation that says which constraint to relax and by how much. */
   message: z.string(),
-  bounds: z
-    .array(
-      z.object({
-        constraint: z.enum(['maxDegradation', 'sloMs', 'memoryBytes']),
-        /** The limit as stated in the problem. */
-        limit: z.number(),
-        /** The least value reachable for this quantity with the other constraints held. */
-        minimum: z.number(),
-      }),
-    )
-    .optional(),
-  nearest: PlanSchema.nullable().optional(),
+  tightest: ConstraintNameSchema,
+  limit: z.number(),
+  /** With a single relaxation: the best achievable value of the tightest quantity; otherwise its value in `nearest`. */
+  bestAchievable: z.number(),
+  /** The plan that needs the least relaxation. */
+  nearest: PlanSchema,
+  /** False when relaxing any one constraint alone is not enough; `nearest` then minimises the summed relative violations. */
+  singleRelaxation: z.boolean(),
+  constraints: z.array(ConstraintAnalysisSchema),
 });
 
 export const SolveResultSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('optimal'), plan: PlanSchema, stats: SolveStatsSchema }),
   z.object({ status: z.literal('infeasible'), report: InfeasibilityReportSchema, stats: SolveStatsSchema }),
 ]);
+
+/** Mirrors ParetoFront in core/plan/pareto.ts. */
+export const ParetoFrontSchema = z.object({
+  /** Non-dominated plans over (latency, energy, degradation, cost), sorted by latency, then degradation. */
+  plans: z.array(PlanSchema),
+  /** Index into plans of the knee (best trade-off of latency against degradation); -1 when the front is empty. */
+  knee: z.number().int().min(-1),
+  /** Searches run and their total time. */
+  stats: z.object({ solves: nonNegInt, solveMs: nonNeg }),
+});
 
 // ---------------------------------------------------------------------------------------------------------------
 // Store queries
@@ -479,12 +527,12 @@ export const CONTRACT = {
     z.strictObject({
       model: ModelRefSchema,
       bits: QuantBitsSchema,
-      actBits: activationBits.optional(),
+      actBits: quantActivationBits.optional(),
       format: z.enum(['simulation', 'qdq', 'matmul-nbits']),
       calib: DatasetRefSchema.optional(),
       calibSamples: posInt.optional(),
       calibOffset: nonNegInt.optional(),
-      method: z.enum(['minmax', 'percentile', 'mse']).optional(),
+      method: calibrationMethod.optional(),
       symmetric: z.boolean().optional(),
       granularity: z.enum(['tensor', 'channel', 'block']).optional(),
       blockSize: posInt.optional(),
@@ -521,7 +569,8 @@ export const CONTRACT = {
   /**
    * Solves a planning problem exactly: the cut, the bits of each head layer and the activation bits minimising
    * the objective under the constraints. Fast enough to call on every keystroke. An infeasible problem is an
-   * answer (`status: 'infeasible'` with a report), not an error.
+   * answer (`status: 'infeasible'` with a report naming the tightest constraint and the nearest plan), not an
+   * error.
    * Errors: `plan-problem-invalid` (inconsistencies the schema cannot see, e.g. two options with equal bits).
    */
   'plan.solve': call(z.strictObject({ problem: PlanningProblemSchema }), SolveResultSchema),
@@ -548,14 +597,13 @@ export const CONTRACT = {
   ),
 
   /**
-   * The Pareto front over (latency, energy, degradation, cost): solves the problem at `points` degradation
-   * budgets from 0 to the problem's `maxDegradation` and keeps the non-dominated plans, sorted by degradation.
-   * `budgets` lists the budgets swept. Errors: `plan-problem-invalid`.
+   * The Pareto front over (latency, energy, degradation, cost): for the problem's own objective weights and for
+   * latency, energy and cost alone, sweeps `points` degradation budgets (default 50, denser at small budgets)
+   * under the problem's other constraints, and keeps the non-dominated plans with the knee marked.
+   * An empty front (`plans: []`, `knee: -1`) means no plan meets the other constraints.
+   * Errors: `plan-problem-invalid`.
    */
-  'plan.pareto': call(
-    z.strictObject({ problem: PlanningProblemSchema, points: posInt.min(2).max(500).default(20) }),
-    z.object({ front: z.array(PlanSchema), budgets: z.array(z.number()), stats: SolveStatsSchema }),
-  ),
+  'plan.pareto': call(z.strictObject({ problem: PlanningProblemSchema, points: posInt.max(500).default(50) }), ParetoFrontSchema),
 
   /**
    * Runs one read-only SQL statement on the store (a read-only connection: writes are refused) and returns at
@@ -658,7 +706,8 @@ export type ApiResult<M extends MethodName> = z.output<Contract[M]['result']>;
 /** The `result` of a job method's `job.done` event. */
 export type ApiJobResult<M extends JobMethodName> = z.output<Contract[M]['jobResult']>;
 
-type ArgParams<M extends MethodName> = Partial<ApiArg<M>> extends ApiArg<M> ? [arg?: ApiArg<M>] : [arg: ApiArg<M>];
+// An argument whose keys are all optional may be left out.
+type ArgParams<M extends MethodName> = Record<never, never> extends ApiArg<M> ? [arg?: ApiArg<M>] : [arg: ApiArg<M>];
 
 /** The whole API as the renderer, agents and tests see it: method name -> (arg) => Promise<result>. */
 export type CoreApi = { [M in keyof Contract]: (...arg: ArgParams<M>) => Promise<ApiResult<M>> };
@@ -678,6 +727,8 @@ export type DeviceProfileView = z.output<typeof DeviceProfileSchema>;
 export type LinkProfileView = z.output<typeof LinkProfileSchema>;
 export type SolveResult = z.output<typeof SolveResultSchema>;
 export type InfeasibilityReport = z.output<typeof InfeasibilityReportSchema>;
+export type ParetoFrontView = z.output<typeof ParetoFrontSchema>;
+export type QuantConfigView = z.output<typeof QuantConfigSchema>;
 export type NotebookCell = z.output<typeof NotebookCellSchema>;
 export type Notebook = z.output<typeof NotebookSchema>;
 export type SavedNotebook = z.output<typeof SavedNotebookSchema>;

@@ -10,6 +10,7 @@ import { aimetEncodings, ortQuantOverrides } from '../quant/configExport.js';
 import { profileModel } from './profiling.js';
 import { quantizeModel, writeFileAtomic } from './quantize.js';
 import { estimateDegradation, validateDegradation } from './sensitivity.js';
+import { runFlexiq } from './flexiq.js';
 import { progressBar } from './progress.js';
 import { formatBytes, formatTable } from './table.js';
 import { seedDefaults } from './seed.js';
@@ -320,6 +321,48 @@ export function buildCli(): Command {
           }
           return lines.join('\n');
         });
+      } finally {
+        bar.stop();
+        store.close();
+      }
+    });
+
+  program
+    .command('flexiq')
+    .description('FlexiQ: switchable 4/8-bit channel mix for Gemm/MatMul layers; accuracy and latency per ratio, and the switch time')
+    .argument('<model>', 'model name or id')
+    .option('--ratios <list>', 'percent of 4-bit input channels', (v) => v.split(',').map(Number), [0, 25, 50, 75, 100])
+    .option('--calib <dataset>', 'calibration dataset (its last --calib-samples)', 'fashion-mnist-train')
+    .option('--calib-samples <n>', 'calibration samples', positiveInt('--calib-samples'), 1000)
+    .option('--eval-dataset <name>', 'held-out dataset', 'fashion-mnist-test')
+    .option('--eval-samples <n>', 'held-out samples (default all)', positiveInt('--eval-samples'))
+    .option('--search', 'refine the channel ranking with a greedy swap search on the calibration split')
+    .option('--runs <n>', 'timed runs per latency', positiveInt('--runs'), 50)
+    .action(async (model: string, o: Record<string, any>, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      const bar = progressBar('flexiq');
+      try {
+        const r = await runFlexiq(store, model, {
+          ratios: o.ratios,
+          calib: o.calib,
+          calibSamples: o.calibSamples,
+          evalDataset: o.evalDataset,
+          evalSamples: o.evalSamples,
+          search: Boolean(o.search),
+          latencyRuns: o.runs,
+          onProgress: (stage, d, t) => bar.update(d, t, stage),
+        });
+        bar.stop();
+        out.result(r, () =>
+          [
+            formatTable(
+              ['configuration', 'effective 4-bit %', 'top-1', 'batch 1 ms', 'batch 64 ms'],
+              [...r.rows, ...r.references].map((x) => [x.label, x.effectiveRatio, `${(100 * x.top1).toFixed(2)}%`, x.latencyMsBatch1, x.latencyMsBatch64]),
+            ),
+            `Switching ratio (${r.switching.switches} switches): first result at the new ratio after ${(1000 * r.switching.switchToResultMs).toFixed(1)} us vs ${(1000 * r.switching.steadyMs).toFixed(1)} us steady; ` +
+              `overhead ${(1000 * r.switching.overheadMs).toFixed(1)} us; the switch call itself ${r.switching.selectUs.toFixed(2)} us.`,
+          ].join('\n'),
+        );
       } finally {
         bar.stop();
         store.close();

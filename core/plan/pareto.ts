@@ -2,12 +2,13 @@
  * The Pareto front of plans over (latencyMs, energyJ, degradation, costUsd) (shared/SCIENCE.md, "The solver": found
  * by sweeping the budget and filtering dominance). It reuses the exact search; there is no second solver.
  *
- * Sweep: the degradation budget takes `points` values evenly from the smallest achievable degradation (0 when FP32
+ * Sweep: the degradation budget takes `points` values from the smallest achievable degradation (0 when FP32
  * everywhere is possible; it can be negative if some option improves accuracy) to the largest degradation any
- * weighting's unbudgeted optimum reaches; for each budget the problem's own objective and the latency-only,
- * energy-only and cost-only objectives are minimised (the SLO and memory constraints stay), each budget's solve
- * seeded with the optimum at the previous, tighter budget. The problem's own optimum at its own budget is added.
- * The union is de-duplicated, filtered to the non-dominated plans and sorted by latency (then degradation).
+ * weighting's unbudgeted optimum reaches, spaced cubically (dense at small budgets, where accuracy buys the most).
+ * For each budget the problem's own objective and latency-, energy- and cost-first objectives (see `weightings`)
+ * are minimised, the SLO and memory constraints kept, each solve seeded with the optimum at the previous, tighter
+ * budget. The problem's own optimum at its own budget and each weighting's unbudgeted optimum are added. The union
+ * is de-duplicated, filtered to the non-dominated plans and sorted by latency (then degradation).
  *
  * Knee: normalise latency and degradation to [0, 1] over the front; the knee is the plan farthest from the
  * straight line through the two extremes (first and last by latency).
@@ -29,12 +30,18 @@ export interface ParetoFront {
   stats: { solves: number; solveMs: number };
 }
 
-function weightings(own: Objective): number[][] {
+/**
+ * The problem's own weights, then latency-, energy- and cost-first weightings. The "first" weightings give the other
+ * two quantities 1e-3 of the weight (each quantity normalised by a typical magnitude), so that among plans equal in
+ * the main quantity the solver picks a non-dominated one.
+ */
+function weightings(own: Objective, scale: [number, number, number]): number[][] {
+  const eps = 1e-3;
   const list = [
     [own.latency, own.energy, own.cost],
-    [1, 0, 0],
-    [0, 1, 0],
-    [0, 0, 1],
+    [1 / scale[0], eps / scale[1], eps / scale[2]],
+    [eps / scale[0], 1 / scale[1], eps / scale[2]],
+    [eps / scale[0], eps / scale[1], 1 / scale[2]],
   ];
   const out: number[][] = [];
   for (const w of list) {
@@ -114,7 +121,11 @@ export function paretoFront(problem: PlanningProblem, opts: ParetoOptions = {}):
 
   const lowest = run(unitGoal(Q_DEGRADATION), others);
   if (!lowest.plan) return empty();
-  const ws = weightings(problem.objective);
+  let serverMs = 0;
+  for (const l of problem.layers) serverMs += l.serverTimeMs;
+  const ref = lowest.plan;
+  const positive = (x: number): number => (x > 0 && Number.isFinite(x) ? x : 1);
+  const ws = weightings(problem.objective, [positive(ref.latencyMs), positive(ref.energyJ), positive((problem.server.pricePerSecondUsd * serverMs) / 1000)]);
   const found: Plan[] = [lowest.plan];
   let dMax = lowest.value;
   for (const w of ws) {
@@ -125,7 +136,9 @@ export function paretoFront(problem: PlanningProblem, opts: ParetoOptions = {}):
     }
   }
   const dMin = lowest.value;
-  const budgets = points === 1 ? [dMax] : Array.from({ length: points }, (_, i) => (i === points - 1 ? dMax : dMin + ((dMax - dMin) * i) / (points - 1)));
+  // Cubic spacing: dense at small budgets, where accuracy buys the most (the top of the range is often 2-bit
+  // everywhere, tens of percent of degradation, which a linear sweep would spend most points on).
+  const budgets = points === 1 ? [dMax] : Array.from({ length: points }, (_, i) => (i === points - 1 ? dMax : dMin + (dMax - dMin) * (i / (points - 1)) ** 3));
   for (const w of ws) {
     const compiled = compileSearch(problem, w, [unitGoal(Q_DEGRADATION), ...others.map((c) => c.coef)]);
     let hint: Plan | null = null;

@@ -79,7 +79,7 @@ const MAX_ASCENT_ROUNDS = 8;
 /** Several rows: a new state is compared with this many recently kept states for dominance. */
 const DOMINANCE_WINDOW = 16;
 /** Node budget of the depth-first dive that precedes the dynamic program in each subproblem. */
-const DIVE_NODES = 4000;
+const DIVE_NODES = 8000;
 
 interface Candidate {
   cut: number;
@@ -136,23 +136,62 @@ function hullWalk(v: ArrayLike<number>, w: ArrayLike<number>, n: number, push: (
 }
 
 /** src[idx[0]], src[idx[1]], ... (typed-array `from` with a mapping function is slow in V8). */
-function permute(src: readonly number[], idx: readonly number[]): Float64Array {
+function permute(src: readonly number[], idx: ArrayLike<number>): Float64Array {
   const out = new Float64Array(idx.length);
   for (let x = 0; x < idx.length; x++) out[x] = src[idx[x]];
   return out;
 }
 
-function permuteInt(src: readonly number[], idx: readonly number[]): Int32Array {
+function permuteInt(src: readonly number[], idx: ArrayLike<number>): Int32Array {
   const out = new Int32Array(idx.length);
   for (let x = 0; x < idx.length; x++) out[x] = src[idx[x]];
   return out;
 }
 
-/** Indices 0..n-1 sorted by key (ascending). */
-function sortedIndices(key: ArrayLike<number>, n: number): number[] {
-  const idx = new Array<number>(n);
+/** Indices 0..n-1 sorted by key, ascending (quicksort + insertion sort; faster than a comparator sort). */
+function sortedIndices(key: ArrayLike<number>, n: number): Int32Array {
+  const idx = new Int32Array(n);
   for (let x = 0; x < n; x++) idx[x] = x;
-  return idx.sort((x, y) => key[x] - key[y]);
+  const stack: number[] = [0, n - 1];
+  while (stack.length) {
+    const hi = stack.pop()!;
+    const lo = stack.pop()!;
+    if (hi - lo < 16) {
+      for (let i = lo + 1; i <= hi; i++) {
+        const v = idx[i];
+        const kv = key[v];
+        let j = i - 1;
+        while (j >= lo && key[idx[j]] > kv) {
+          idx[j + 1] = idx[j];
+          j--;
+        }
+        idx[j + 1] = v;
+      }
+      continue;
+    }
+    const mid = (lo + hi) >> 1;
+    // median of three as pivot
+    const a = key[idx[lo]];
+    const b = key[idx[mid]];
+    const c = key[idx[hi]];
+    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (key[idx[i]] < pivot) i++;
+      while (key[idx[j]] > pivot) j--;
+      if (i <= j) {
+        const tmp = idx[i];
+        idx[i] = idx[j];
+        idx[j] = tmp;
+        i++;
+        j--;
+      }
+    }
+    if (lo < j) stack.push(lo, j);
+    if (i < hi) stack.push(i, hi);
+  }
+  return idx;
 }
 
 /** The search for one problem, goal and set of row shapes, compiled once and run for any caps (budget sweeps, tables). */
@@ -267,9 +306,14 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
   const vbuf = new Float64Array(maxOpts);
   const wbuf = new Float64Array(maxOpts);
 
-  // Single-row LP bounds: per row, each layer's hull from its argmin-g option; all breakpoints sorted once.
-  const single = Array.from({ length: m }, (_, k) => {
-    const prefArgW = new Float64Array(maxCut + 1);
+  /**
+   * Prefix LP tables: for a row k and a per-option goal h, F_c(cap) = min LP sum_{i<c} h subject to
+   * sum_{i<c} w_k <= cap, for every prefix c (a cut): per layer the hull from its argmin-h option, all breakpoints
+   * sorted by t once, and per prefix the cumulative weight and cost of its breakpoints, so a query is a binary search.
+   */
+  const prefixLp = (k: number, h: (j: number) => number) => {
+    const startH = new Float64Array(maxCut + 1);
+    const startW = new Float64Array(maxCut + 1);
     const segLayer: number[] = [];
     const segT: number[] = [];
     const segDw: number[] = [];
@@ -277,7 +321,7 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
       const s0 = layerStart[i];
       const n = layerCount[i];
       for (let q = 0; q < n; q++) {
-        vbuf[q] = optG[s0 + q];
+        vbuf[q] = h(s0 + q);
         wbuf[q] = optW[(s0 + q) * m + k];
       }
       const start = hullWalk(vbuf, wbuf, n, (t, dw) => {
@@ -285,27 +329,67 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
         segT.push(t);
         segDw.push(dw);
       });
-      prefArgW[i + 1] = prefArgW[i] + wbuf[start];
+      startH[i + 1] = startH[i] + vbuf[start];
+      startW[i + 1] = startW[i] + wbuf[start];
     }
-    const order = sortedIndices(segT, segT.length);
-    return { prefArgW, layer: permuteInt(segLayer, order), t: permute(segT, order), dw: permute(segDw, order) };
-  });
-  /** max over t >= 0 of sum_{i<c} min_j (g + t w_k) - t r, minus prefMinG[c]: the gain of row k's LP bound. */
-  const singleGain = (k: number, c: number, r: number): { gain: number; t: number } => {
-    const s = single[k];
-    let d = s.prefArgW[c] - r;
-    if (d <= 0) return { gain: 0, t: 0 };
-    let t = 0;
-    let gain = 0;
-    for (let j = 0; j < s.t.length; j++) {
-      if (s.layer[j] >= c) continue;
-      gain += d * (s.t[j] - t);
-      t = s.t[j];
-      d -= s.dw[j];
-      if (d <= 0) return { gain, t };
+    const idx = sortedIndices(segT, segT.length);
+    const layer = permuteInt(segLayer, idx);
+    const t = permute(segT, idx);
+    const dw = permute(segDw, idx);
+    const S = t.length;
+    const cntAt = new Int32Array(maxCut + 1);
+    for (let x = 0; x < S; x++) cntAt[layer[x]]++;
+    const off = new Int32Array(maxCut + 2);
+    let size = 0;
+    for (let c = 0; c <= maxCut; c++) {
+      off[c + 1] = off[c] + size;
+      size += cntAt[c];
     }
-    return { gain: Infinity, t: Infinity };
+    const qt = new Float64Array(off[maxCut + 1]);
+    const qDw = new Float64Array(off[maxCut + 1]);
+    const qCost = new Float64Array(off[maxCut + 1]);
+    for (let c = 1; c <= maxCut; c++) {
+      let pos = off[c];
+      let sd = 0;
+      let sc = 0;
+      for (let x = 0; x < S; x++) {
+        if (layer[x] >= c) continue;
+        sd += dw[x];
+        sc += dw[x] * t[x];
+        qt[pos] = t[x];
+        qDw[pos] = sd;
+        qCost[pos] = sc;
+        pos++;
+      }
+    }
+    return { startH, startW, off, t: qt, cumDw: qDw, cumCost: qCost };
   };
+  type PrefixLp = ReturnType<typeof prefixLp>;
+  /** F_c(cap) above startH[c] (the LP's extra cost) and the optimal multiplier; gain Infinity if even the LP cannot fit. */
+  const prefixQuery = (P: PrefixLp, c: number, cap: number): { gain: number; t: number } => {
+    const need = P.startW[c] - cap;
+    if (need <= 0) return { gain: 0, t: 0 };
+    const from = P.off[c];
+    const to = P.off[c + 1];
+    if (to === from || P.cumDw[to - 1] < need) return { gain: Infinity, t: Infinity };
+    let lo = from;
+    let hi = to - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (P.cumDw[mid] >= need) hi = mid;
+      else lo = mid + 1;
+    }
+    const prevDw = lo > from ? P.cumDw[lo - 1] : 0;
+    const prevCost = lo > from ? P.cumCost[lo - 1] : 0;
+    return { gain: prevCost + (need - prevDw) * P.t[lo], t: P.t[lo] };
+  };
+  // Row k's LP bound on the goal (single[k]), and for each ordered pair (k, j) the LP minimum of row j's weight under
+  // row k (pairs): a candidate whose pair minimum exceeds row j's capacity is infeasible even in the LP relaxation.
+  const single = Array.from({ length: m }, (_, k) => prefixLp(k, (j) => optG[j]));
+  const pairs: { k: number; j: number; P: PrefixLp }[] = [];
+  for (let k = 0; k < m; k++) for (let jr = 0; jr < m; jr++) if (jr !== k) pairs.push({ k, j: jr, P: prefixLp(k, (j) => optW[j * m + jr]) });
+  /** Row k's LP bound for the head 0..c-1 above prefMinG[c] (LP duality: the best single-row Lagrangian bound) and its multiplier. */
+  const singleGain = (k: number, c: number, r: number): { gain: number; t: number } => prefixQuery(single[k], c, r);
 
   // ---------------------------------------------------------------------------------------------------------------
   // Candidate templates (c, a): the goal constant g0 and row constants w0, for every allowed pair.
@@ -496,49 +580,6 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
     }
   };
 
-  /**
-   * Whether two rows cannot be met together even in the LP relaxation: for each ordered pair (k, j), the LP minimum
-   * of row j's weight subject to row k (hull walk) exceeds row j's capacity. Coordinate ascent cannot see this.
-   */
-  const lpInfeasible = (cand: Candidate): boolean => {
-    for (let k = 0; k < m; k++) {
-      for (let jr = 0; jr < m; jr++) {
-        if (jr === k) continue;
-        let count = 0;
-        let value = 0;
-        let need = -cand.r[k];
-        const push = (t: number, dw: number): void => {
-          segT[count] = t;
-          segDw[count] = dw;
-          count++;
-        };
-        for (let i = 0; i < cand.cut; i++) {
-          const s0 = layerStart[i];
-          const n = layerCount[i];
-          for (let q = 0; q < n; q++) {
-            vbuf[q] = optW[(s0 + q) * m + jr];
-            wbuf[q] = optW[(s0 + q) * m + k];
-          }
-          const start = hullWalk(vbuf, wbuf, n, push);
-          value += vbuf[start];
-          need += wbuf[start];
-        }
-        if (need > 0) {
-          const idx = sortedIndices(segT, count);
-          for (const x of idx) {
-            const take = Math.min(segDw[x], need);
-            value += take * segT[x];
-            need -= take;
-            if (need <= 0) break;
-          }
-          if (need > 0) return true;
-        }
-        if (value > cand.r[jr]) return true;
-      }
-    }
-    return false;
-  };
-
   const solveCandidate = (cand: Candidate): void => {
     const c = cand.cut;
     stats.subproblems++;
@@ -597,7 +638,6 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
       }
     }
 
-    if (m >= 2 && lpInfeasible(cand)) return;
     if (bestValue === Infinity) greedy(cand);
     if (lb >= cutoff()) return;
 
@@ -647,6 +687,11 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
     t: Float64Array;
     cumDw: Float64Array;
     cumCost: Float64Array;
+    /** The breakpoints sorted by t, with their depth; depth d's cumulative arrays are filled on first use. */
+    segT: Float64Array;
+    segDw: Float64Array;
+    segDepth: Int32Array;
+    built: Uint8Array;
   }
 
   interface Context {
@@ -691,8 +736,7 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
       startW[d] = startW[d + 1] + wbuf[start];
     }
     const idx = sortedIndices(t, t.length);
-    const S = idx.length;
-    // segments of depth >= d: S_d; total sum_d S_d
+    // depth d holds the breakpoints of depths >= d
     const cntAt = new Int32Array(n + 1);
     for (const x of depth) cntAt[x]++;
     const off = new Int32Array(n + 2);
@@ -704,31 +748,41 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
     }
     for (let d = 0; d <= n; d++) off[d + 1] = off[d] + sizes[d];
     const total = off[n + 1];
-    const qt = new Float64Array(total);
-    const qDw = new Float64Array(total);
-    const qCost = new Float64Array(total);
-    for (let d = 0; d <= n; d++) {
-      let pos = off[d];
-      let sd = 0;
-      let sc = 0;
-      for (let x = 0; x < S; x++) {
-        const sx = idx[x];
-        if (depth[sx] < d) continue;
-        sd += dw[sx];
-        sc += dw[sx] * t[sx];
-        qt[pos] = t[sx];
-        qDw[pos] = sd;
-        qCost[pos] = sc;
-        pos++;
-      }
+    return {
+      startG,
+      startW,
+      off,
+      t: new Float64Array(total),
+      cumDw: new Float64Array(total),
+      cumCost: new Float64Array(total),
+      segT: permute(t, idx),
+      segDw: permute(dw, idx),
+      segDepth: permuteInt(depth, idx),
+      built: new Uint8Array(n + 1),
+    };
+  };
+
+  const fillDepth = (P: LpTable, d: number): void => {
+    let pos = P.off[d];
+    let sd = 0;
+    let sc = 0;
+    for (let x = 0; x < P.segT.length; x++) {
+      if (P.segDepth[x] < d) continue;
+      sd += P.segDw[x];
+      sc += P.segDw[x] * P.segT[x];
+      P.t[pos] = P.segT[x];
+      P.cumDw[pos] = sd;
+      P.cumCost[pos] = sc;
+      pos++;
     }
-    return { startG, startW, off, t: qt, cumDw: qDw, cumCost: qCost };
+    P.built[d] = 1;
   };
 
   /** F_d(cap) (Infinity if even the LP cannot fit). */
   const lpAt = (P: LpTable, d: number, cap: number): number => {
     const need = P.startW[d] - cap;
     if (need <= 0) return P.startG[d];
+    if (!P.built[d]) fillDepth(P, d);
     const from = P.off[d];
     const to = P.off[d + 1];
     if (to === from || P.cumDw[to - 1] < need) return Infinity;
@@ -1031,6 +1085,13 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
           const slack = rows[k].tol + ROW_SLACK_REL * (Math.abs(rows[k].cap) + scaleW[k] + Math.abs(tp.w0[k]));
           r[k] = rows[k].cap + slack - tp.w0[k];
           if (prefMinW[c * m + k] > r[k]) feasible = false;
+        }
+        if (!feasible) continue;
+        for (const { k, j, P } of pairs) {
+          if (P.startH[c] + prefixQuery(P, c, r[k]).gain > r[j]) {
+            feasible = false;
+            break;
+          }
         }
         if (!feasible) continue;
         const lambda = new Float64Array(m);

@@ -24,8 +24,8 @@ export interface SolverBench {
   singleSolve: { medianMs: number; p90Ms: number; runs: number; subproblems: number; nodes: number; cut: number };
   /** 4 x `seeds` random ResNet-50-scale problems (with/without SLO, with/without memory), median of 3 solves each. */
   randomProblems: { count: number; medianMs: number; p90Ms: number; maxMs: number };
-  pareto: { medianMs: number; runs: number; points: number; plans: number; solves: number };
-  planTable: { buildMs: number; entries: number; links: number; levels: number; cuts: number; lookupMedianUs: number };
+  pareto?: { medianMs: number; runs: number; points: number; plans: number; solves: number };
+  planTable?: { buildMs: number; entries: number; links: number; levels: number; cuts: number; lookupMedianUs: number };
   mip?: { medianMs: number; runs: number; ratio: number; sameOptimum: boolean; relDiff: number };
 }
 
@@ -51,12 +51,26 @@ function time<T>(f: () => T): { ms: number; value: T } {
   return { ms: performance.now() - t0, value };
 }
 
-export function benchSolver(opts: { runs?: number; seeds?: number; paretoRuns?: number; mip?: MipSolverLike } = {}): SolverBench {
+export interface BenchOptions {
+  /** Timed solves of the benchmark problem (default 31). */
+  runs?: number;
+  /** Random problems per variant (default 20). */
+  seeds?: number;
+  /** Timed Pareto fronts (default 5; 0 skips the front). */
+  paretoRuns?: number;
+  /** Build the plan table (default true). */
+  table?: boolean;
+  /** A MIP solver for the comparison (highs-js's loaded module). */
+  mip?: MipSolverLike;
+}
+
+export function benchSolver(opts: BenchOptions = {}): SolverBench {
   const runs = opts.runs ?? 31;
   const seeds = opts.seeds ?? 20;
   const problem = benchProblem();
-  // Warm-up (JIT) on other problems, then the timed runs.
+  // Warm-up (JIT) on other problems and on this one, then the timed runs.
   for (let s = 0; s < 10; s++) solve(randomProblem(900 + s, { layers: 60, options: 7, actOptions: 4, withSlo: s % 2 === 0, withMemory: s % 3 === 0 }));
+  for (let s = 0; s < 10; s++) solve(problem);
   const single = Array.from({ length: runs }, () => time(() => solve(problem)));
   const last = single[single.length - 1].value;
   if (last.status !== 'optimal') throw new Error('benchmark problem is infeasible');
@@ -67,25 +81,6 @@ export function benchSolver(opts: { runs?: number; seeds?: number; paretoRuns?: 
       const p = randomProblem(3000 + s, { layers: 60, options: 7, actOptions: 4, withSlo, withMemory });
       perProblem.push(median([0, 1, 2].map(() => time(() => solve(p)).ms)));
     }
-  }
-
-  const paretoRuns = opts.paretoRuns ?? 5;
-  const fronts = Array.from({ length: paretoRuns }, () => time(() => paretoFront(problem, { points: 50 })));
-  const front = fronts[0].value;
-
-  const links: LinkParams[] = [
-    { name: 'wifi', uplinkBps: 50e6, downlinkBps: 100e6, rttMs: 5 },
-    { name: 'lte', uplinkBps: 10e6, downlinkBps: 30e6, rttMs: 40 },
-    { name: '3g', uplinkBps: 1e6, downlinkBps: 4e6, rttMs: 120 },
-  ];
-  const levels = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05];
-  const table = buildPlanTable(problem, { cuts: 'all', accuracyLevels: levels, links });
-  const lookups: number[] = [];
-  for (let i = 0; i < 2000; i++) {
-    const budget = 0.0005 + (i % 100) * 0.0005;
-    const t0 = performance.now();
-    for (let j = 0; j < 100; j++) lookupPlan(table, links[(i + j) % 3].name, budget);
-    lookups.push(((performance.now() - t0) / 100) * 1000);
   }
 
   const out: SolverBench = {
@@ -99,9 +94,33 @@ export function benchSolver(opts: { runs?: number; seeds?: number; paretoRuns?: 
       cut: last.plan.cut,
     },
     randomProblems: { count: perProblem.length, medianMs: median(perProblem), p90Ms: quantile(perProblem, 0.9), maxMs: Math.max(...perProblem) },
-    pareto: { medianMs: median(fronts.map((f) => f.ms)), runs: paretoRuns, points: 50, plans: front.plans.length, solves: front.stats.solves },
-    planTable: { buildMs: table.stats.buildMs, entries: table.entries.length, links: links.length, levels: levels.length, cuts: table.cuts.length, lookupMedianUs: median(lookups) },
   };
+
+  const paretoRuns = opts.paretoRuns ?? 5;
+  if (paretoRuns > 0) {
+    paretoFront(problem, { points: 50 }); // warm-up
+    const fronts = Array.from({ length: paretoRuns }, () => time(() => paretoFront(problem, { points: 50 })));
+    const front = fronts[0].value;
+    out.pareto = { medianMs: median(fronts.map((f) => f.ms)), runs: paretoRuns, points: 50, plans: front.plans.length, solves: front.stats.solves };
+  }
+
+  if (opts.table ?? true) {
+    const links: LinkParams[] = [
+      { name: 'wifi', uplinkBps: 50e6, downlinkBps: 100e6, rttMs: 5 },
+      { name: 'lte', uplinkBps: 10e6, downlinkBps: 30e6, rttMs: 40 },
+      { name: '3g', uplinkBps: 1e6, downlinkBps: 4e6, rttMs: 120 },
+    ];
+    const levels = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05];
+    const table = buildPlanTable(problem, { cuts: 'all', accuracyLevels: levels, links });
+    const lookups: number[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const budget = 0.0005 + (i % 100) * 0.0005;
+      const t0 = performance.now();
+      for (let j = 0; j < 100; j++) lookupPlan(table, links[(i + j) % 3].name, budget);
+      lookups.push(((performance.now() - t0) / 100) * 1000);
+    }
+    out.planTable = { buildMs: table.stats.buildMs, entries: table.entries.length, links: links.length, levels: levels.length, cuts: table.cuts.length, lookupMedianUs: median(lookups) };
+  }
 
   if (opts.mip) {
     const model = toCplexLp(problem);

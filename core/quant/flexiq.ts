@@ -29,7 +29,12 @@
  * Instead of the top four bits (shift 4, what plain truncation to 4 bits keeps), a small-range channel keeps the four
  * bits under its unused ones; a channel with |code| < 8 (s = 4, shift 0) is represented exactly. 'nearest' is the
  * default because it halves the worst-case error and removes truncation's -0.5-step bias; 'truncate' is the literal
- * bit extraction.
+ * bit extraction, and that bias is ruinous in practice (fmnist-mlp, all channels 4-bit: 22.8% top-1 truncated vs
+ * 87.1% rounded; FP32 87.5%).
+ *
+ * Note on the grid: with one scale per output channel, a row k only has unused high bits if all N of its codes are
+ * small. For wide layers (fmnist-mlp fc1/fc2, N = 1024) every row hits |code| >= 64 somewhere, so s = 0 throughout
+ * and bit-lowering reduces to rounding away the low four bits; it matters for narrow layers (fc3, N = 10).
  */
 import { CoreError } from '../api/errors.js';
 import { mulberry32 } from '../util/random.js';

@@ -67,8 +67,8 @@ export function connectApi(port: Port, options: ConnectOptions = {}): ApiClient 
   let nextId = 1;
   let closed = false;
   let lastProtocolError: ApiErrorPayload | null = null;
-  let unsubscribe: (() => void) | undefined;
-  let unsubscribeClose: (() => void) | undefined;
+  /** Unsubscribers from the port, filled below; markClosed may run before they all exist. */
+  const subscriptions: (() => void)[] = [];
 
   const closedError = (method: string): CoreError =>
     new CoreError(
@@ -79,8 +79,7 @@ export function connectApi(port: Port, options: ConnectOptions = {}): ApiClient 
   const markClosed = (): void => {
     if (closed) return;
     closed = true;
-    unsubscribe?.();
-    unsubscribeClose?.();
+    for (const off of subscriptions.splice(0)) off();
     for (const p of pending.values()) {
       if (p.timer) clearTimeout(p.timer);
       p.reject(closedError(p.method));
@@ -129,7 +128,7 @@ export function connectApi(port: Port, options: ConnectOptions = {}): ApiClient 
     for (const cb of [...(listeners.get(event) ?? [])]) cb(payload as never);
   };
 
-  unsubscribe = port.onMessage((raw) => {
+  subscriptions.push(port.onMessage((raw) => {
     if (closed) return;
     const c = classifyMessage(raw);
     switch (c.kind) {
@@ -158,8 +157,8 @@ export function connectApi(port: Port, options: ConnectOptions = {}): ApiClient 
         // A request sent to the caller, or garbage: the core never sends these, so there is no one to answer.
         return;
     }
-  });
-  unsubscribeClose = port.onClose?.(markClosed);
+  }));
+  if (port.onClose) subscriptions.push(port.onClose(markClosed));
 
   const client = {
     call: (method: string, arg?: unknown) => request(method, arg),

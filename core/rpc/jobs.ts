@@ -4,10 +4,10 @@
  * started it, and ends with exactly one `job.done`. `jobs.cancel` aborts the job's signal; the services in
  * core/host already stop on an aborted signal.
  */
-import { RPC_ERROR_CODES, type ApiJobResult, type JobMethodName } from '../api/contract.js';
+import { CONTRACT, RPC_ERROR_CODES, type ApiErrorPayload, type ApiJobResult, type JobMethodName } from '../api/contract.js';
 import { CoreError } from '../api/errors.js';
 import type { CallContext } from './server.js';
-import { toWireError } from './wire.js';
+import { jsonProblem, toWireError } from './wire.js';
 
 export interface JobContext {
   readonly jobId: string;
@@ -22,6 +22,8 @@ export interface JobManagerOptions {
   progressIntervalMs?: number;
   /** Keep a job running when the connection that started it closes (default false: it is cancelled). */
   keepOnDisconnect?: boolean;
+  /** Check each job's result against the method's `jobResult` schema: a mismatch is an internal error (tests, dev). */
+  validateResults?: boolean;
   /** Receives the original of a job's internal error (with its stack) for the log; default console.error. */
   onInternalError?: (error: unknown, method: string) => void;
 }
@@ -55,6 +57,7 @@ export class JobManager {
     const job: Job = { method, controller: new AbortController(), cancelled: false };
     this.running.set(jobId, job);
 
+    const onInternal = (e: unknown): void => (this.options.onInternalError ?? ((x: unknown) => console.error(`partita: internal error in job ${jobId} (${method}):`, x)))(e, method);
     let lastSent = -Infinity;
     let queued: { stage: string; done: number; total: number } | null = null;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -62,7 +65,11 @@ export class JobManager {
     const flush = (): void => {
       timer = undefined;
       if (!queued || ended || job.cancelled) return;
-      ctx.emit('job.progress', { jobId, ...queued });
+      try {
+        ctx.emit('job.progress', { jobId, ...queued });
+      } catch (e) {
+        onInternal(e);
+      }
       queued = null;
       lastSent = Date.now();
     };
@@ -76,6 +83,13 @@ export class JobManager {
 
     const stopOnDisconnect = this.options.keepOnDisconnect ? () => {} : ctx.connection.onClose(() => this.cancel(jobId));
 
+    const fail = (error: ApiErrorPayload): void => {
+      try {
+        ctx.emit('job.done', { jobId, method, error });
+      } catch (e) {
+        onInternal(e);
+      }
+    };
     const finish = (outcome: { result: unknown } | { error: unknown }): void => {
       if (timer) clearTimeout(timer);
       if (!job.cancelled) flush();
@@ -86,12 +100,20 @@ export class JobManager {
       if (this.finished.size > FINISHED_MEMORY) this.finished.delete(this.finished.values().next().value!);
       if (job.cancelled) {
         // Whatever the run did after the request to stop, the caller asked for it to be dropped.
-        ctx.emit('job.done', { jobId, method, error: { code: RPC_ERROR_CODES.cancelled, message: `Job '${jobId}' (${method}) was cancelled.` } });
-      } else if ('result' in outcome) {
+        return fail({ code: RPC_ERROR_CODES.cancelled, message: `Job '${jobId}' (${method}) was cancelled.` });
+      }
+      if ('error' in outcome) return fail(toWireError(outcome.error, method, onInternal));
+      try {
+        if (this.options.validateResults) {
+          const r = CONTRACT[method].jobResult.safeParse(outcome.result);
+          if (!r.success) throw new Error(`the result of job '${method}' does not match the contract: ${r.error.issues[0]?.message} at ${r.error.issues[0]?.path.join('.')}`);
+        }
+        const notJson = jsonProblem(outcome.result, 'result');
+        if (notJson) throw new Error(`the result of job '${method}' is not JSON: ${notJson}`);
         ctx.emit('job.done', { jobId, method, result: outcome.result });
-      } else {
-        const onInternal = (e: unknown) => (this.options.onInternalError ?? ((x: unknown) => console.error(`partita: internal error in job ${jobId} (${method}):`, x)))(e, method);
-        ctx.emit('job.done', { jobId, method, error: toWireError(outcome.error, method, onInternal) });
+      } catch (e) {
+        // A result that cannot be sent (not JSON, too large) must still end the job for the caller.
+        fail(toWireError(e, method, onInternal));
       }
     };
 

@@ -23,7 +23,7 @@ export interface CallContext {
   readonly method: MethodName;
   /** The connection the request came in on. */
   readonly connection: ApiConnection;
-  /** Sends an event to this caller. Dropped once the connection is closed. */
+  /** Sends an event to this caller (see ApiConnection.emit). */
   emit<E extends EventName>(event: E, payload: ApiEvents[E]): void;
   /**
    * Runs fn right after the response has been sent (or failed to send), so work that emits events, such as a
@@ -49,6 +49,10 @@ export interface ServeOptions {
 }
 
 export interface ApiConnection {
+  /**
+   * Sends an event (dropped once closed). Throws when the payload is not JSON or over the size limit
+   * (CoreError), or, with validateResults, does not match its schema (Error): the sender decides what then.
+   */
   emit<E extends EventName>(event: E, payload: ApiEvents[E]): void;
   /** Called once when the connection closes. Returns the unsubscribe function. */
   onClose(cb: () => void): () => void;
@@ -63,8 +67,8 @@ export function serveApi(port: Port, handlers: Partial<ApiHandlers>, options: Se
   const onInternalError = options.onInternalError ?? ((e: unknown, method: string | undefined) => console.error(`partita: internal error${method ? ` in ${method}` : ''}:`, e));
   const closeListeners = new Set<() => void>();
   let closed = false;
-  let unsubscribe: (() => void) | undefined;
-  let unsubscribeClose: (() => void) | undefined;
+  /** Unsubscribers from the port, filled below; markClosed may run before they all exist. */
+  const subscriptions: (() => void)[] = [];
 
   const send = (msg: unknown): void => {
     if (closed) return;
@@ -78,8 +82,7 @@ export function serveApi(port: Port, handlers: Partial<ApiHandlers>, options: Se
   const markClosed = (): void => {
     if (closed) return;
     closed = true;
-    unsubscribe?.();
-    unsubscribeClose?.();
+    for (const off of subscriptions.splice(0)) off();
     for (const cb of [...closeListeners]) {
       try {
         cb();
@@ -95,17 +98,11 @@ export function serveApi(port: Port, handlers: Partial<ApiHandlers>, options: Se
       if (closed) return;
       if (options.validateResults) {
         const r = EVENTS[event].safeParse(payload);
-        if (!r.success) {
-          onInternalError(new Error(`event '${event}' does not match its schema: ${r.error.message}`), undefined);
-          return;
-        }
+        if (!r.success) throw new Error(`the '${event}' event does not match the contract: ${r.error.issues[0]?.message} at ${r.error.issues[0]?.path.join('.')}`);
       }
       const msg = { event, payload };
       const bad = checkMessage(msg, payload, `The '${event}' event`, 'payload', maxBytes);
-      if (bad) {
-        onInternalError(bad, undefined);
-        return;
-      }
+      if (bad) throw bad;
       send(msg);
     },
     onClose(cb) {
@@ -180,7 +177,7 @@ export function serveApi(port: Port, handlers: Partial<ApiHandlers>, options: Se
     }
   };
 
-  unsubscribe = port.onMessage((raw) => {
+  subscriptions.push(port.onMessage((raw) => {
     if (closed) return;
     const c = classifyMessage(raw);
     if (c.kind !== 'request') {
@@ -194,8 +191,8 @@ export function serveApi(port: Port, handlers: Partial<ApiHandlers>, options: Se
       return;
     }
     void handle(c.msg);
-  });
-  unsubscribeClose = port.onClose?.(markClosed);
+  }));
+  if (port.onClose) subscriptions.push(port.onClose(markClosed));
 
   return connection;
 }

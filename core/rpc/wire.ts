@@ -247,7 +247,9 @@ function issueText(arg: unknown, issue: IssueLike): string {
     return `${where === 'the argument' ? 'the argument' : where} has unknown key${(issue.keys ?? []).length === 1 ? '' : 's'} ${keys}`;
   }
   const value = valueAt(arg, issue.path);
-  if (value === undefined && issue.code === 'invalid_type') return `${where} is missing (${lowerFirst(issue.message.replace(/, received undefined$/, ''))})`;
+  if (value === undefined) {
+    return issue.code === 'invalid_type' ? `${where} is missing (${lowerFirst(issue.message.replace(/, received undefined$/, ''))})` : `${where} is missing`;
+  }
   if (issue.code === 'invalid_union') return `${where} is ${describeValue(value)}, which matches none of the accepted forms`;
   return `${where} is ${describeValue(value)} (${lowerFirst(issue.message)})`;
 }

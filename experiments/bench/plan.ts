@@ -39,9 +39,9 @@ export async function benchSolverSpeed(): Promise<void> {
       [
         ['single solve, median ms', b.singleSolve.medianMs, b.mip?.medianMs ?? null, b.mip ? b.mip.ratio : null, `same optimum: ${b.mip?.sameOptimum} (rel. diff ${b.mip?.relDiff.toExponential(1)})`],
         ['random problems, median ms', b.randomProblems.medianMs, null, null, `${b.randomProblems.count} problems, p90 ${b.randomProblems.p90Ms.toFixed(2)} ms, max ${b.randomProblems.maxMs.toFixed(2)} ms`],
-        [`Pareto front (${b.pareto.points} budget points), median ms`, b.pareto.medianMs, null, null, `${b.pareto.plans} plans from ${b.pareto.solves} solves`],
-        ['offline plan table, build ms', b.planTable.buildMs, null, null, `${b.planTable.entries} entries (${b.planTable.links} links x ${b.planTable.levels} levels x ${b.planTable.cuts} cuts)`],
-        ['online lookup, median us', b.planTable.lookupMedianUs, null, null, ''],
+        [`Pareto front (${b.pareto!.points} budget points), median ms`, b.pareto!.medianMs, null, null, `${b.pareto!.plans} plans from ${b.pareto!.solves} solves`],
+        ['offline plan table, build ms', b.planTable!.buildMs, null, null, `${b.planTable!.entries} entries (${b.planTable!.links} links x ${b.planTable!.levels} levels x ${b.planTable!.cuts} cuts)`],
+        ['online lookup, median us', b.planTable!.lookupMedianUs, null, null, ''],
       ],
     ),
   );

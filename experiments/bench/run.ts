@@ -5,6 +5,7 @@
 import { benchImportProfile, benchLatencyRatio, benchZooTop1 } from './foundation.js';
 import { benchCalibrationMemory, benchLatency, benchZooPrecision } from './quant.js';
 import { benchPlansVsBaselines, benchPredictor, benchSolverSpeed } from './plan.js';
+import { benchFlexiq } from './flexiq.js';
 
 const SECTIONS: Record<string, () => Promise<void>> = {
   foundation: async () => {
@@ -21,6 +22,7 @@ const SECTIONS: Record<string, () => Promise<void>> = {
     await benchLatency();
     await benchCalibrationMemory();
     await benchZooPrecision();
+    await benchFlexiq();
   },
 };
 

@@ -11,6 +11,8 @@ describe('import layering lint', () => {
   it('core/api may import zod only', async () => {
     expect(await violations('core/api/x.ts', "import { z } from 'zod';\nexport const a = z;\n")).toEqual([]);
     expect((await violations('core/api/x.ts', "import { readFileSync } from 'node:fs';\nexport const a = readFileSync;\n")).length).toBe(1);
+    expect(await violations('core/api/x.ts', "import { CoreError } from './errors.js';\nexport const a = CoreError;\n")).toEqual([]);
+    expect((await violations('core/api/x.ts', "import { serveApi } from '../rpc/server.js';\nexport const a = serveApi;\n")).length).toBe(1);
   });
   it('engine folders cannot reach SQLite, ONNX Runtime or the host', async () => {
     expect((await violations('core/plan/x.ts', "import Database from 'better-sqlite3';\nexport const a = Database;\n")).length).toBe(1);
