@@ -11,6 +11,7 @@ import { profileModel } from './profiling.js';
 import { quantizeModel, writeFileAtomic } from './quantize.js';
 import { estimateDegradation, validateDegradation } from './sensitivity.js';
 import { runFlexiq } from './flexiq.js';
+import { openBrowser, serveWorkbench } from './serve.js';
 import { progressBar } from './progress.js';
 import { formatBytes, formatTable } from './table.js';
 import { seedDefaults } from './seed.js';
@@ -571,26 +572,33 @@ export function buildCli(): Command {
     }
   });
 
+  const serveAction = (seed: boolean) => async (o: { port?: number; open?: boolean }, cmd: Command) => {
+    const { store } = ctx(cmd);
+    if (seed) {
+      const r = await seedDefaults(store);
+      process.stderr.write(`Database: ${store.path}\nModels: ${r.models.join(', ')}\nDatasets: ${r.datasets.join(', ') || '(none)'}\n${r.notes.join('\n')}\n`);
+    }
+    const server = await serveWorkbench(store, { port: o.port });
+    process.stdout.write(`Partita workbench: ${server.url}\n(listening on 127.0.0.1 only; the token in the URL is required; Ctrl+C stops)\n`);
+    if (o.open !== false && !process.env.CI) openBrowser(server.url);
+    await new Promise<void>((done) => {
+      const stop = () => void server.stop().then(() => (store.close(), done()));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+  };
+  program
+    .command('serve')
+    .description('browser mode: serve the workbench on 127.0.0.1 with a per-launch token')
+    .option('--port <n>', 'TCP port (default: any free one)', nonNegativeInt('--port'))
+    .option('--no-open', 'do not open the system browser')
+    .action(serveAction(false));
   program
     .command('start')
-    .description('set up the default database and open the workbench')
-    .action(async (_o: unknown, cmd: Command) => {
-      const { store, out } = ctx(cmd);
-      try {
-        const r = await seedDefaults(store);
-        out.result({ db: store.path, ...r }, () =>
-          [
-            `Database: ${store.path}`,
-            `Models: ${r.models.join(', ')}`,
-            `Datasets: ${r.datasets.join(', ') || '(none)'}`,
-            ...r.notes,
-            'The notebook UI is not built yet; use the CLI (`partita --help`).',
-          ].join('\n'),
-        );
-      } finally {
-        store.close();
-      }
-    });
+    .description('set up the default database (bundled models, presets, Fashion-MNIST) and open the workbench')
+    .option('--port <n>', 'TCP port (default: any free one)', nonNegativeInt('--port'))
+    .option('--no-open', 'do not open the system browser')
+    .action(serveAction(true));
 
   // Global options are accepted after the subcommand too (`partita models --json`).
   const addGlobals = (c: Command): void => {

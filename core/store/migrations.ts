@@ -149,4 +149,13 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (run_id, layer, bits)
   );
   `,
+  // 3: notebooks (cells as JSON; the text file form lives in experiments/ and is written by the CLI).
+  `
+  CREATE TABLE notebooks (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    cells_json TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  `,
 ];

@@ -483,6 +483,31 @@ export class SqliteStore {
       .map((r: any) => ({ id: r.id, name: r.name, kind: r.kind, source: r.source, uplinkBps: r.uplink_bps, downlinkBps: r.downlink_bps, rttMs: r.rtt_ms, loss: r.loss }));
   }
 
+  // ---- notebooks ----
+
+  saveNotebook(n: { id: string; name: string; cells: unknown[] }): { id: string; name: string; cells: unknown[]; updatedAt: string } {
+    const updatedAt = now();
+    this.db
+      .prepare(
+        `INSERT INTO notebooks (id, name, cells_json, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name, cells_json = excluded.cells_json, updated_at = excluded.updated_at`,
+      )
+      .run(n.id, n.name, JSON.stringify(n.cells), updatedAt);
+    return { ...n, updatedAt };
+  }
+
+  getNotebook(id: string): { id: string; name: string; cells: unknown[]; updatedAt: string } | undefined {
+    const r: any = this.db.prepare('SELECT * FROM notebooks WHERE id = ?').get(id);
+    return r ? { id: r.id, name: r.name, cells: JSON.parse(r.cells_json), updatedAt: r.updated_at } : undefined;
+  }
+
+  listNotebooks(): { id: string; name: string; cellCount: number; updatedAt: string }[] {
+    return this.db
+      .prepare('SELECT id, name, cells_json, updated_at FROM notebooks ORDER BY updated_at DESC')
+      .all()
+      .map((r: any) => ({ id: r.id, name: r.name, cellCount: JSON.parse(r.cells_json).length, updatedAt: r.updated_at }));
+  }
+
   // ---- measurements ----
 
   addMeasurement(m: Omit<MeasurementRow, 'id' | 'createdAt'>): MeasurementRow {

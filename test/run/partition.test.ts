@@ -10,9 +10,9 @@ import { calibrateRanges } from '../../core/run/calibrate.js';
 import { createSession, ort } from '../../core/run/ortSession.js';
 import { buildPartitions, partitionRangeTensors, type PartitionFormat, type PartitionPlan } from '../../core/run/partitionBuilder.js';
 import { probeShapes } from '../../core/run/shapeProbe.js';
-import { ZOO } from '../helpers.js';
+import { PPOCR, ZOO } from '../helpers.js';
 import { splitModel } from '../../core/onnx/partition.js';
-import { allCuts, checkCuts, checkFp32, checkMixed, checkStructureAtEveryCut, heldWeights, loadCase, mixedPlan, type LoadedCase } from './partitionCheck.js';
+import { allCuts, checkCuts, checkFp32, checkMixed, checkStructureAtEveryCut, heldWeights, loadCase, mixedPlan, SMALL_INPUTS, type LoadedCase } from './partitionCheck.js';
 
 const code = (f: () => unknown): string => {
   try {
@@ -26,9 +26,9 @@ const code = (f: () => unknown): string => {
 
 
 describe('splitModel: the structure of head and tail at every cut', () => {
-  for (const m of ZOO) {
+  for (const m of [...ZOO.map((z) => ({ ...z, dims: [1, 1, 28, 28] })), { name: 'cls', file: PPOCR[2].file, dims: SMALL_INPUTS.cls }]) {
     it(m.name, async () => {
-      expect(await checkStructureAtEveryCut(m.name, m.file, [1, 1, 28, 28])).toBe(buildGraph(decodeModel(readFileSync(m.file), m.name)).layers.length + 1);
+      expect(await checkStructureAtEveryCut(m.name, m.file, m.dims)).toBe(buildGraph(decodeModel(readFileSync(m.file), m.name)).layers.length + 1);
     });
   }
 
@@ -181,7 +181,7 @@ describe('deployable heads (qdq, matmul-nbits) run and agree with the simulation
 /**
  * The acceptance check of the issue: head then tail reproduces the whole model bit for bit at every cut — the
  * original model for FP32 plans, writePlanReference for quantized plans (weights 2..8/16 bit, link 2..8/16 bit).
- * The PP-OCR models have one file each (partitionCls/Det/Rec.test.ts) to keep every file under a minute.
+ * The PP-OCR models are spread over partitionCls/Det/Rec/OcrQuant.test.ts to keep every file under a minute.
  */
 describe('head → tail reproduces the whole model at every cut', () => {
   for (const m of ZOO) {
@@ -200,4 +200,9 @@ describe('head → tail reproduces the whole model at every cut', () => {
       expect(Buffer.from(encodeModel(a.tail!)).equals(Buffer.from(b.tailBytes!))).toBe(true);
     });
   }
+
+  it('cls (PP-OCR, opset 9, Constant weights): FP32 plans equal the original at every one of its 222 cuts', async () => {
+    const c = await loadCase('cls', PPOCR[2].file, SMALL_INPUTS.cls);
+    expect(await checkCuts(c, allCuts(c), checkFp32)).toBe(222);
+  });
 });

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { PPOCR } from '../helpers.js';
-import { checkCuts, checkFp32, checkMixed, checkStructureAtEveryCut, loadCase, sampledCuts, SMALL_INPUTS } from './partitionCheck.js';
+import { checkCuts, checkFp32, checkStructureAtEveryCut, loadCase, sampledCuts, SMALL_INPUTS } from './partitionCheck.js';
 
 /**
- * PP-OCRv4 det (330 layers, skip connections: 279 of its 331 cuts cross more than one tensor). Splitting is checked
- * structurally at every cut; running every cut twice would take minutes (a session costs ~60 ms here), so the
- * numerical check samples: FP32 at every multi-tensor cut plus every 4th cut, the quantized plan at every 12th cut.
+ * PP-OCRv4 det (330 layers, 331 cuts, 279 of which cross more than one tensor). Every cut is checked structurally.
+ * Running both halves costs two ONNX Runtime sessions per cut (~140 ms of CPU here), so the FP32 bit-exactness check
+ * covers every cut whose set has more than one tensor plus every 4th cut (and 0 and L); quantized plans are in
+ * partitionOcrQuant.test.ts.
  */
 describe('partitions of PP-OCR det', () => {
   const m = PPOCR[0];
@@ -14,13 +15,10 @@ describe('partitions of PP-OCR det', () => {
     expect(await checkStructureAtEveryCut(m.name, m.file, SMALL_INPUTS.det)).toBe(331);
   });
 
-  it('head → tail reproduces the whole model: FP32 and a quantized plan at sampled cuts', async () => {
+  it('FP32 plans: head → tail equals the original at every multi-tensor cut and every 4th cut', async () => {
     const c = await loadCase(m.name, m.file, SMALL_INPUTS.det);
-    const t0 = performance.now();
-    const fp32 = await checkCuts(c, sampledCuts(c, 4), checkFp32);
-    const t1 = performance.now();
-    const mixed = await checkCuts(c, sampledCuts(c, 12, 0, false), checkMixed);
-    console.log(`det: FP32 at ${fp32} cuts (${((t1 - t0) / 1000).toFixed(1)} s), quantized at ${mixed} cuts (${((performance.now() - t1) / 1000).toFixed(1)} s)`);
-    expect(fp32).toBeGreaterThan(280);
-  });
+    const cuts = sampledCuts(c, 4);
+    expect(cuts.length).toBe(292);
+    expect(await checkCuts(c, cuts, checkFp32)).toBe(292);
+  }, 90_000);
 });

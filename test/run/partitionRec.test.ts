@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { PPOCR } from '../helpers.js';
-import { checkCuts, checkFp32, checkMixed, checkStructureAtEveryCut, loadCase, sampledCuts, SMALL_INPUTS } from './partitionCheck.js';
+import { checkCuts, checkFp32, checkStructureAtEveryCut, loadCase, sampledCuts, SMALL_INPUTS } from './partitionCheck.js';
 
 /**
- * PP-OCRv4 det (330 layers, skip connections: 279 of its 331 cuts cross more than one tensor). Splitting is checked
- * structurally at every cut; running every cut twice would take minutes (a session costs ~60 ms here), so the
- * numerical check samples: FP32 at every multi-tensor cut plus every 4th cut, the quantized plan at every 12th cut.
+ * PP-OCRv4 rec (CNN + transformer, 440 layers, 441 cuts, 227 of which cross more than one tensor, up to 10; some
+ * carry int64 shape data). Every cut is checked structurally. The FP32 bit-exactness check covers every cut whose
+ * set has more than one tensor plus every 8th cut (and 0 and L); quantized plans are in partitionOcrQuant.test.ts.
  */
 describe('partitions of PP-OCR rec', () => {
   const m = PPOCR[1];
@@ -14,13 +14,10 @@ describe('partitions of PP-OCR rec', () => {
     expect(await checkStructureAtEveryCut(m.name, m.file, SMALL_INPUTS.rec)).toBe(441);
   });
 
-  it('head → tail reproduces the whole model: FP32 and a quantized plan at sampled cuts', async () => {
+  it('FP32 plans: head → tail equals the original at every multi-tensor cut and every 8th cut', async () => {
     const c = await loadCase(m.name, m.file, SMALL_INPUTS.rec);
-    const t0 = performance.now();
-    const fp32 = await checkCuts(c, sampledCuts(c, 4), checkFp32);
-    const t1 = performance.now();
-    const mixed = await checkCuts(c, sampledCuts(c, 24, 0, false), checkMixed);
-    console.log(`rec: FP32 at ${fp32} cuts (${((t1 - t0) / 1000).toFixed(1)} s), quantized at ${mixed} cuts (${((performance.now() - t1) / 1000).toFixed(1)} s)`);
-    expect(fp32).toBeGreaterThan(220);
-  });
+    const cuts = sampledCuts(c, 8);
+    console.log(`rec: FP32 checked at ${cuts.length} of ${c.graph.layers.length + 1} cuts`);
+    expect(await checkCuts(c, cuts, checkFp32)).toBe(cuts.length);
+  }, 90_000);
 });
