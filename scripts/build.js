@@ -1,14 +1,74 @@
-// Bundles the CLI (and later the renderer) with esbuild. Native and large runtime packages stay external.
+// Bundles the CLI and the renderer with esbuild. Native and large runtime packages stay external for the CLI; the
+// renderer is self-contained (dist/renderer: index.html, main.js + main.css, Monaco's workers, the plot worker).
 import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-await build({
-  entryPoints: { cli: 'core/host/cli.ts' },
-  outdir: 'dist',
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  sourcemap: true,
-  packages: 'external',
-  logLevel: 'warning',
-});
+const only = process.argv[2]; // 'cli' | 'renderer' | undefined (both)
+
+if (only !== 'renderer') {
+  await build({
+    entryPoints: { cli: 'core/host/cli.ts' },
+    outdir: 'dist',
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: true,
+    packages: 'external',
+    logLevel: 'warning',
+  });
+}
+
+if (only !== 'renderer') {
+  // Electron's main process (ESM, like the CLI) and its sandboxed preload (one CommonJS file: a sandboxed preload
+  // can require only 'electron').
+  await Promise.all([
+    build({ entryPoints: { main: 'electron/main.ts' }, outdir: 'dist/electron', bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' }),
+    build({ entryPoints: { preload: 'electron/preload.ts' }, outdir: 'dist/electron', outExtension: { '.js': '.cjs' }, bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: ['electron'], logLevel: 'warning' }),
+  ]);
+}
+
+if (only !== 'cli') {
+  const out = 'dist/renderer';
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const common = {
+    bundle: true,
+    platform: 'browser',
+    target: 'chrome120',
+    minify: true,
+    sourcemap: false,
+    logLevel: 'warning',
+    legalComments: 'none',
+  };
+  // linkedom (the plot worker's DOM) probes for the optional `canvas` and `perf_hooks` packages inside try/catch.
+  const shim = (p) => fileURLToPath(new URL(`../node_modules/linkedom/commonjs/${p}`, import.meta.url));
+  await Promise.all([
+    build({
+      ...common,
+      entryPoints: { main: 'renderer/main.ts' },
+      outdir: out,
+      format: 'esm',
+      loader: { '.ttf': 'file' },
+      assetNames: '[name]',
+    }),
+    build({
+      ...common,
+      entryPoints: {
+        'editor.worker': 'node_modules/monaco-editor/esm/vs/editor/editor.worker.js',
+        'json.worker': 'node_modules/monaco-editor/esm/vs/language/json/json.worker.js',
+      },
+      outdir: out,
+      format: 'iife',
+    }),
+    build({
+      ...common,
+      entryPoints: { 'plot.worker': 'renderer/plot/plotWorker.ts' },
+      outdir: out,
+      format: 'iife',
+      alias: { canvas: shim('canvas-shim.cjs'), perf_hooks: fileURLToPath(new URL('../renderer/plot/perfHooks.ts', import.meta.url)) },
+    }),
+  ]);
+  copyFileSync('renderer/index.html', `${out}/index.html`);
+}

@@ -374,6 +374,15 @@ export const SolveResultSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('infeasible'), report: InfeasibilityReportSchema, stats: SolveStatsSchema }),
 ]);
 
+/** The baselines every comparison includes (mirrors BaselinePlan in core/plan/baselines.ts). */
+export const BaselinePlanSchema = PlanSchema.extend({
+  baseline: z.enum(['device-fp32', 'device-int8', 'full-offload', 'neurosurgeon', 'uniform8-best-cut', 'bits-only']),
+  /** Human-readable name, e.g. `Full offload`. */
+  label: z.string(),
+  /** Which of the problem's constraints the plan meets (null: the constraint is not active). */
+  feasible: z.object({ degradation: z.boolean(), latency: z.boolean().nullable(), memory: z.boolean().nullable(), all: z.boolean() }),
+});
+
 /** Mirrors ParetoFront in core/plan/pareto.ts. */
 export const ParetoFrontSchema = z.object({
   /** Non-dominated plans over (latency, energy, degradation, cost), sorted by latency, then degradation. */
@@ -606,6 +615,14 @@ export const CONTRACT = {
   'plan.pareto': call(z.strictObject({ problem: PlanningProblemSchema, points: posInt.max(500).default(50) }), ParetoFrontSchema),
 
   /**
+   * The baselines of a planning problem, computed with the same cost model as the solver: device-only FP32 and
+   * INT8, full offload, Neurosurgeon (best cut, no quantization), uniform 8-bit head at the best cut, and bits-only
+   * (mixed precision without a cut; absent when the problem's allowed bits make it impossible).
+   * Errors: `plan-problem-invalid`.
+   */
+  'plan.baselines': call(z.strictObject({ problem: PlanningProblemSchema }), z.object({ baselines: z.array(BaselinePlanSchema) })),
+
+  /**
    * Runs one read-only SQL statement on the store (a read-only connection: writes are refused) and returns at
    * most `maxRows` rows (`truncated` says whether more existed). `params` bind `?` (array) or `@name` (object).
    * Errors: `query-invalid` (syntax, unknown table; the message quotes SQLite's), `query-not-read-only`.
@@ -728,6 +745,7 @@ export type LinkProfileView = z.output<typeof LinkProfileSchema>;
 export type SolveResult = z.output<typeof SolveResultSchema>;
 export type InfeasibilityReport = z.output<typeof InfeasibilityReportSchema>;
 export type ParetoFrontView = z.output<typeof ParetoFrontSchema>;
+export type BaselinePlanView = z.output<typeof BaselinePlanSchema>;
 export type QuantConfigView = z.output<typeof QuantConfigSchema>;
 export type NotebookCell = z.output<typeof NotebookCellSchema>;
 export type Notebook = z.output<typeof NotebookSchema>;

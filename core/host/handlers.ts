@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { CoreError } from '../api/errors.js';
 import type { ApiHandlers } from '../rpc/server.js';
 import { JobManager } from '../rpc/jobs.js';
-import { paretoFront } from '../plan/pareto.js';
+import { computeBaselines } from '../plan/baselines.js';
+import { paretoFront, withOwnOptimum, type ParetoFront } from '../plan/pareto.js';
 import { solve, validateProblem } from '../plan/solver.js';
 import type { DeviceProfile } from '../plan/devices.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
@@ -67,6 +68,23 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
     }
     return out;
   };
+  // The budget sweep of a front does not depend on the budget, so a budget edit (the notebook's live case) reuses
+  // the sweep of the same problem and adds one solve (withOwnOptimum). A few recent problems are kept.
+  const sweeps = new Map<string, ParetoFront>();
+  const pareto = (raw: Parameters<typeof validateProblem>[0], points: number): ParetoFront => {
+    const problem = validateProblem(raw);
+    const t0 = performance.now();
+    const loose = { ...problem, constraints: { ...problem.constraints, maxDegradation: 1 } };
+    const key = createHash('sha256').update(JSON.stringify(loose)).update(`|${points}`).digest('hex');
+    let base = sweeps.get(key);
+    if (!base) {
+      base = paretoFront(loose, { points });
+      sweeps.set(key, base);
+      if (sweeps.size > 8) sweeps.delete(sweeps.keys().next().value!);
+    }
+    const own = solve(problem);
+    return withOwnOptimum(base, own.status === 'optimal' ? own.plan : null, performance.now() - t0);
+  };
   const handlers: ApiHandlers = {
     'models.list': () => ({ models: store.listModels() }),
     'models.import': async (a) => importModel(store, a.path, { name: a.name }),
@@ -100,7 +118,8 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
     'links.list': () => ({ links: store.listLinks() }),
     'plan.solve': (a) => solve(validateProblem(a.problem)),
     'plan.build': (a) => buildPlanningProblem(store, { ...a, model: String(a.model) }),
-    'plan.pareto': (a) => paretoFront(validateProblem(a.problem), { points: a.points }),
+    'plan.pareto': (a) => pareto(a.problem, a.points),
+    'plan.baselines': (a) => ({ baselines: Object.values(computeBaselines(validateProblem(a.problem))).filter((b) => b !== null) }),
     'store.query': (a) => runQuery(ro, a.sql, a.params, a.maxRows),
     'jobs.cancel': (a) => jobs.cancel(a.jobId),
     'notebooks.list': () => ({ notebooks: store.listNotebooks() }),

@@ -157,3 +157,14 @@ export function paretoFront(problem: PlanningProblem, opts: ParetoOptions = {}):
   const plans = nonDominated(found).sort((a, b) => a.latencyMs - b.latencyMs || a.degradation - b.degradation);
   return { plans, knee: kneeIndex(plans), stats: { solves, solveMs: performance.now() - t0 } };
 }
+
+/**
+ * The front of a problem from the front of the same problem at a looser budget plus the problem's own optimum at its
+ * own budget. The sweep does not depend on the budget (it spans dMin..dMax under the other constraints), so
+ * nonDominated(front(loose) ∪ {own optimum}) equals front(problem): an edit of the budget costs one solve instead of
+ * a sweep. `base` must come from the same problem with only constraints.maxDegradation changed.
+ */
+export function withOwnOptimum(base: ParetoFront, own: Plan | null, extraMs = 0): ParetoFront {
+  const plans = nonDominated(own ? [...base.plans, own] : base.plans).sort((a, b) => a.latencyMs - b.latencyMs || a.degradation - b.degradation);
+  return { plans, knee: kneeIndex(plans), stats: { solves: base.stats.solves + (own ? 1 : 0), solveMs: base.stats.solveMs + extraMs } };
+}

@@ -25,10 +25,10 @@ import { decodeTensorFrame, encodeTensorFrame, type FrameData, type FrameDType, 
  * direction share the link's bandwidth (EmulatedChannel).
  */
 
-/** A run-time tensor: a FrameTensor without its name, or anything shaped like an ort.Tensor. */
+/** A run-time tensor: a FrameTensor without its name, or an ort.Tensor (numeric types only). */
 export interface InputTensor {
   dims: readonly number[];
-  data: FrameData;
+  data: ArrayBufferView | readonly unknown[];
   dtype?: FrameDType;
   /** ort.Tensor's name for the element type. */
   type?: string;
@@ -335,10 +335,15 @@ function isDatasetSlice(v: LocalRunOptions['inputs']): v is DatasetSlice {
 }
 
 function toFrameTensor(name: string, t: InputTensor): FrameTensor {
-  const dtype = (t.dtype ?? t.type) as FrameDType | undefined;
-  if (!dtype) throw new CoreError('input-type-unsupported', `Input '${name}' has no element type. Give 'dtype' (e.g. 'float32') or pass an ort.Tensor.`);
-  return { name, dtype, dims: [...t.dims], data: t.data };
+  const dtype = t.dtype ?? t.type;
+  const data = t.data;
+  if (!dtype || !FRAME_DTYPES.has(dtype) || !ArrayBuffer.isView(data) || data instanceof DataView) {
+    throw new CoreError('input-type-unsupported', `Input '${name}' is not a numeric tensor (type '${String(dtype)}'). Pass float, integer or bool tensors with typed-array data.`);
+  }
+  return { name, dtype: dtype as FrameDType, dims: [...t.dims], data: data as FrameData };
 }
+
+const FRAME_DTYPES = new Set<string>(['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool']);
 
 function argmax(t: FrameTensor): number {
   const d = t.data;

@@ -1,11 +1,11 @@
 import { CoreError } from '../api/errors.js';
 import type { Plan } from '../api/planning.js';
-import { elementTypeCode } from '../onnx/elementTypes.js';
+import { bytesPerElementOf, elementTypeCode, elementTypeName } from '../onnx/elementTypes.js';
 import { onnx } from '../onnx/generated/onnxProto.js';
 import { buildGraph, type ModelGraph } from '../onnx/graph.js';
 import { encodeModel, int64ToNumber } from '../onnx/modelCodec.js';
 import { withLayerNames } from '../onnx/modelEdit.js';
-import { splitModel, valueInfoOf, type TensorTypeInfo } from '../onnx/partition.js';
+import { PARTITION_METADATA_KEY, splitModel, valueInfoOf, type TensorTypeInfo } from '../onnx/partition.js';
 import { attrFloat, attrInt, scalarFloat, uint8Tensor } from '../onnx/tensorBuilders.js';
 import { activationQParams } from '../quant/calibration.js';
 import { writeMatMulNBitsModel } from '../quant/matMulNBitsWriter.js';
@@ -93,6 +93,8 @@ export interface Partitions {
 }
 
 const T = onnx.TensorProto.DataType;
+/** Metadata key of both halves: the wire tensors as JSON (WireTensor without `elements`). */
+export const LINK_METADATA_KEY = 'partita.link';
 /** 1.5 * 2^23: adding and subtracting it rounds a float32 to the nearest integer, ties to even (as in the simulation writer). */
 const ROUNDING_MAGIC = 12582912;
 
@@ -110,14 +112,14 @@ export function buildPartitions(
   const format = options.format ?? 'simulation';
   const L = graph.layers.length;
   const qLayers = checkPlan(model, graph, plan, format);
-  const config = headConfig(qLayers, plan, options, format);
+  const config = headConfig(graph, qLayers, plan, options, format);
   const split = splitModel(model, graph, plan.cut, shapes);
   const names = new NameSource(model);
 
   // Head weights: the split comes first, so the writer only ever sees (and ships) the head's own weights.
   let head = split.head;
-  if (head && Object.keys(config.weights.layers).length > 0) {
-    const headGraph = buildGraph(head, 'head');
+  const headGraph = head ? buildGraph(head, 'head') : null;
+  if (head && headGraph && Object.keys(config.weights.layers).length > 0) {
     head = format === 'simulation' ? writeSimulationModel(head, headGraph, config) : format === 'qdq' ? writeQdqModel(head, headGraph, config) : writeMatMulNBitsModel(head, headGraph, config);
     names.addModel(head);
   }
@@ -128,11 +130,17 @@ export function buildPartitions(
 
   if (linked) {
     // cut 0 with a quantized link: the device still quantizes the input, so the head is the link's nodes alone.
-    head ??= linkOnlyHead(model, split.cutTensors);
+    head ??= linkOnlyHead(model, split.cutTensors, L);
     head = withLinkEncode(head, wire, opsetOf(head, defaultOpset));
   }
   let tail = split.tail;
   if (tail && linked) tail = withLinkDecode(tail, wire, opsetOf(tail, defaultOpset));
+  // Both halves say how the link encodes each tensor, so a device agent can pack and check frames on its own.
+  if (wire.length) {
+    const link = JSON.stringify(wire.map(({ elements: _elements, ...w }) => w));
+    if (head) head = withMetadata(head, LINK_METADATA_KEY, link);
+    if (tail) tail = withMetadata(tail, LINK_METADATA_KEY, link);
+  }
 
   const headOutputs = (head?.graph?.output ?? []).map((o) => o.name ?? '');
   const uplinkPayloadBytes = shapes && wire.every((w) => w.elements !== null) ? wire.reduce((a, w) => a + Math.ceil(((w.elements ?? 0) * w.bits) / 8), 0) : null;
@@ -148,7 +156,7 @@ export function buildPartitions(
     wire,
     headOutputs,
     config,
-    headWeightBytes: headWeightBytes(split.head, graph, qLayers, config),
+    headWeightBytes: headWeightBytes(headGraph, graph, qLayers, config),
     uplinkPayloadBytes,
   };
 }
@@ -191,7 +199,7 @@ export function writePlanReference(
 ): onnx.IModelProto {
   if ((options.format ?? 'simulation') !== 'simulation') throw new Error('writePlanReference models the simulation form only');
   const qLayers = checkPlan(model, graph, plan, 'simulation');
-  const config = headConfig(qLayers, plan, options, 'simulation');
+  const config = headConfig(graph, qLayers, plan, options, 'simulation');
   const named = withLayerNames(model, graph);
   const sim = Object.keys(config.weights.layers).length > 0 ? writeSimulationModel(named, graph, config) : named;
   const L = graph.layers.length;
@@ -271,7 +279,7 @@ function checkPlan(model: onnx.IModelProto, graph: ModelGraph, plan: PartitionPl
   return qLayers;
 }
 
-function headConfig(qLayers: readonly QuantizableLayer[], plan: PartitionPlan, options: PartitionOptions, format: PartitionFormat): QuantConfig {
+function headConfig(graph: ModelGraph, qLayers: readonly QuantizableLayer[], plan: PartitionPlan, options: PartitionOptions, format: PartitionFormat): QuantConfig {
   const cfg = defaultQuantConfig(32, 32);
   cfg.weights = { ...cfg.weights, granularity: format === 'matmul-nbits' ? 'block' : 'channel', ...options.weights, default: 32, layers: {} };
   for (const l of qLayers) {
@@ -279,7 +287,15 @@ function headConfig(qLayers: readonly QuantizableLayer[], plan: PartitionPlan, o
     const b = plan.bits[l.position - 1];
     if (b !== 32) cfg.weights.layers[l.name] = b as LayerBits;
   }
-  cfg.activations.ranges = { ...(options.ranges ?? {}) };
+  // Only the ranges the head's writer reads go into its config (and so into its 'partita.quant' metadata): the
+  // head's bytes must not depend on how many other tensors the caller happened to calibrate.
+  if (format === 'qdq') {
+    const all = options.ranges ?? {};
+    for (const l of qLayers) {
+      if (cfg.weights.layers[l.name] === undefined) continue;
+      for (const t of [l.activation, outputRangeTensor(graph, l)]) if (all[t]) cfg.activations.ranges[t] = all[t];
+    }
+  }
   return cfg;
 }
 
@@ -297,7 +313,8 @@ function wireTensors(
     const dataType = typeOf(model, x, shapes);
     const dims = shapes?.get(x)?.dims;
     const elements = dims ? dims.reduce((a, b) => a * b, 1) : null;
-    const rawBits = dataType === null ? 32 : Math.max(1, Math.round(bitsOfType(dataType)));
+    const perElement = dataType === null ? 4 : bytesPerElementOf(dataType);
+    const rawBits = Number.isFinite(perElement) ? Math.max(1, Math.round(perElement * 8)) : 32;
     if (activationBits >= 32 || dataType !== 'float32') {
       if (activationBits < 32 && dataType === null) {
         throw new CoreError('partition-type-unknown', `Tensor '${x}' crosses the cut but its element type is unknown. Pass the shapes from probeShapes so the link knows whether to quantize it.`);
@@ -391,13 +408,18 @@ function withLinkDecode(tail: onnx.IModelProto, wire: readonly WireTensor[], ops
 }
 
 /** Cut 0 with a quantized link: a head of no layers that only reads the inputs (the link nodes are added after). */
-function linkOnlyHead(model: onnx.IModelProto, cutTensors: readonly string[]): onnx.IModelProto {
+function linkOnlyHead(model: onnx.IModelProto, cutTensors: readonly string[], layers: number): onnx.IModelProto {
   const g = model.graph!;
   const input = cutTensors.map((x) => (g.input ?? []).find((v) => v.name === x) ?? onnx.ValueInfoProto.create({ name: x }));
-  return {
+  const head = {
     ...model,
     graph: { name: `${g.name ?? 'graph'}_link`, node: [], initializer: [], input, output: input.map((v) => onnx.ValueInfoProto.create({ name: v.name })) },
   };
+  return withMetadata(head, PARTITION_METADATA_KEY, JSON.stringify({ side: 'head', cut: 0, layers }));
+}
+
+function withMetadata(m: onnx.IModelProto, key: string, value: string): onnx.IModelProto {
+  return { ...m, metadataProps: [...(m.metadataProps ?? []).filter((p) => p.key !== key), { key, value }] };
 }
 
 function clipNode(name: string, input: string, output: string, lo: number, hi: number, opset: number, inits: onnx.ITensorProto[]): onnx.INodeProto {
@@ -416,7 +438,7 @@ function typeOf(model: onnx.IModelProto, name: string, shapes?: ReadonlyMap<stri
   const g = model.graph!;
   const v = [...(g.input ?? []), ...(g.output ?? []), ...(g.valueInfo ?? [])].find((x) => x.name === name);
   const code = v?.type?.tensorType?.elemType;
-  if (code) return ELEMENT_NAMES.get(code) ?? `type${code}`;
+  if (code) return elementTypeName(code);
   return shapes?.get(name)?.dataType ?? null;
 }
 
@@ -424,19 +446,9 @@ function isFloat32(model: onnx.IModelProto, name: string, shapes?: ReadonlyMap<s
   return typeOf(model, name, shapes) === 'float32';
 }
 
-const ELEMENT_NAMES = new Map<number, string>(
-  ['float32', 'uint8', 'int8', 'uint16', 'int16', 'int32', 'int64', 'bool', 'float16', 'float64', 'uint32', 'uint64', 'bfloat16'].map((n) => [elementTypeCode(n)!, n]),
-);
-
-function bitsOfType(name: string): number {
-  const bytes: Record<string, number> = { float32: 4, uint8: 1, int8: 1, uint16: 2, int16: 2, int32: 4, int64: 8, bool: 1, float16: 2, float64: 8, uint32: 4, uint64: 8, bfloat16: 2 };
-  return (bytes[name] ?? 4) * 8;
-}
-
 /** Packed bytes of the weights the head reads; quantized layers' main weights at their planned width. */
-function headWeightBytes(head: onnx.IModelProto | null, graph: ModelGraph, qLayers: readonly QuantizableLayer[], cfg: QuantConfig): number {
-  if (!head) return 0;
-  const headGraph = buildGraph(head, 'head');
+function headWeightBytes(headGraph: ModelGraph | null, graph: ModelGraph, qLayers: readonly QuantizableLayer[], cfg: QuantConfig): number {
+  if (!headGraph) return 0;
   const quantized = new Map<string, number>();
   for (const l of qLayers) {
     const b = cfg.weights.layers[l.name];

@@ -1,11 +1,12 @@
 /**
  * `npm run bench [-- SECTION…]`: the speed and accuracy figures the issues ask for, measured side by side in one
- * run (medians after warm-up). Sections: foundation, plan, quant. With no argument every section runs.
+ * run (medians after warm-up). Sections: foundation, plan, quant, partition. With no argument every section runs.
  */
 import { benchImportProfile, benchLatencyRatio, benchZooTop1 } from './foundation.js';
 import { benchCalibrationMemory, benchLatency, benchZooPrecision } from './quant.js';
 import { benchPlansVsBaselines, benchPredictor, benchSolverSpeed } from './plan.js';
 import { benchFlexiq } from './flexiq.js';
+import { benchPartitions } from './partition.js';
 
 const SECTIONS: Record<string, () => Promise<void>> = {
   foundation: async () => {
@@ -18,6 +19,7 @@ const SECTIONS: Record<string, () => Promise<void>> = {
     await benchPredictor();
     await benchPlansVsBaselines();
   },
+  partition: () => benchPartitions(),
   quant: async () => {
     await benchLatency();
     await benchCalibrationMemory();

@@ -1,7 +1,7 @@
 /** (d) The Pareto front: non-dominated, sorted, contains the optimum; its knee; its speed on a ResNet-50-scale problem. */
 import { describe, expect, it } from 'vitest';
 import type { Plan, PlanningProblem } from '../../core/api/planning.js';
-import { kneeIndex, paretoFront } from '../../core/plan/pareto.js';
+import { kneeIndex, paretoFront, withOwnOptimum } from '../../core/plan/pareto.js';
 import { checkConstraints } from '../../core/plan/planCost.js';
 import { benchProblem } from '../../core/plan/solverBench.js';
 import { solve } from '../../core/plan/solver.js';
@@ -82,5 +82,19 @@ describe('Pareto front', () => {
     expect(own.status).toBe('optimal');
     if (own.status === 'optimal') expect(front.plans.some((x) => relClose(x.objective, own.plan.objective))).toBe(true);
     for (const x of front.plans) expect(meetsNonBudget(p, x)).toBe(true);
+  });
+
+  it('a budget edit reuses the loose-budget sweep: front(loose) plus the own optimum equals the front (live notebook path)', () => {
+    const p = benchProblem();
+    const key = (plans: Plan[]) => plans.map((x) => `${x.cut}|${x.bits.join(',')}|${x.activationBits}`).join(';');
+    const base = paretoFront({ ...p, constraints: { ...p.constraints, maxDegradation: 1 } }, { points: 12 });
+    for (const b of [0.001, 0.01, 0.03]) {
+      const problem: PlanningProblem = { ...p, constraints: { ...p.constraints, maxDegradation: b } };
+      const direct = paretoFront(problem, { points: 12 });
+      const s = solve(problem);
+      const merged = withOwnOptimum(base, s.status === 'optimal' ? s.plan : null);
+      expect(key(merged.plans)).toBe(key(direct.plans));
+      expect(merged.knee).toBe(direct.knee);
+    }
   });
 });

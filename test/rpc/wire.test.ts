@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { CONTRACT, EVENTS, METHOD_NAMES, isJobMethod, type ApiJobResult, type ApiResult, type Dataset, type DeviceProfileView, type LinkProfileView, type ModelSummary, type ParetoFrontView, type QuantConfigView, type SolveResult } from '../../core/api/contract.js';
+import { CONTRACT, EVENTS, METHOD_NAMES, isJobMethod, type ApiJobResult, type ApiResult, type Dataset, type DeviceProfileView, type LinkProfileView, type ModelSummary, type ParetoFrontView, type BaselinePlanView, type QuantConfigView, type SolveResult } from '../../core/api/contract.js';
 import type { ImportResult } from '../../core/host/models.js';
 import type { ProfileResult } from '../../core/host/profiling.js';
 import type { EstimatorResult } from '../../core/host/sensitivity.js';
 import type { ParetoFront } from '../../core/plan/pareto.js';
+import type { BaselinePlan } from '../../core/plan/baselines.js';
 import type { QuantConfig } from '../../core/quant/quantConfig.js';
 import type { DeviceProfile, LinkProfile } from '../../core/plan/devices.js';
 import type { SolveResult as PlannerSolveResult } from '../../core/plan/solver.js';
@@ -17,7 +18,7 @@ describe('the contract', () => {
   it('names every method of the workbench, and marks the long ones as jobs', () => {
     expect(METHOD_NAMES).toEqual([
       'models.list', 'models.import', 'models.get', 'models.layers', 'profile.run', 'datasets.list', 'datasets.addFashionMnist', 'eval.run',
-      'quant.quantize', 'sensitivity.run', 'devices.list', 'links.list', 'plan.solve', 'plan.build', 'plan.pareto', 'store.query', 'jobs.cancel',
+      'quant.quantize', 'sensitivity.run', 'devices.list', 'links.list', 'plan.solve', 'plan.build', 'plan.pareto', 'plan.baselines', 'store.query', 'jobs.cancel',
       'notebooks.list', 'notebooks.get', 'notebooks.save',
     ]);
     expect(METHOD_NAMES.filter(isJobMethod)).toEqual(['profile.run', 'eval.run', 'quant.quantize', 'sensitivity.run']);
@@ -52,6 +53,7 @@ describe('the contract mirrors the services behind it', () => {
   it('has the result shapes that the core services produce', () => {
     holds<Same<SolveResult, PlannerSolveResult>>();
     holds<Same<ParetoFrontView, ParetoFront>>();
+    holds<Same<BaselinePlanView, BaselinePlan>>();
     holds<Same<ModelSummary, ModelRow>>();
     holds<Same<QuantConfigView, QuantConfig>>();
     holds<Same<Dataset, DatasetRow>>();

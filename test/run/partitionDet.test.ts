@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { PPOCR } from '../helpers.js';
-import { checkCuts, checkFp32, checkStructureAtEveryCut, loadCase, sampledCuts, SMALL_INPUTS } from './partitionCheck.js';
+import { checkCuts, checkFp32, checkMixed, checkStructureAtEveryCut, loadCase, sampledCuts, SMALL_INPUTS } from './partitionCheck.js';
 
 /**
- * PP-OCRv4 det (330 layers, 331 cuts, 279 of which cross more than one tensor). Every cut is checked structurally.
- * Running both halves costs two ONNX Runtime sessions per cut (~140 ms of CPU here), so the FP32 bit-exactness check
- * covers every cut whose set has more than one tensor plus every 4th cut (and 0 and L); quantized plans are in
- * partitionOcrQuant.test.ts.
+ * PP-OCRv4 det (opset 11, 330 layers; 279 of its 331 cuts cross 2 to 5 tensors). Every cut is checked
+ * structurally. Running a cut costs two ONNX Runtime sessions (~0.14 s of CPU; a quantized plan ~0.56 s), and even
+ * "every k-th cut plus every multi-tensor cut" is 280+ cuts, so the numerical checks sample: FP32 at every 4th cut,
+ * the quantized plan at every 15th (a step coprime with the 8-step cycle of link widths), both with 0 and L.
  */
 describe('partitions of PP-OCR det', () => {
   const m = PPOCR[0];
@@ -15,10 +15,9 @@ describe('partitions of PP-OCR det', () => {
     expect(await checkStructureAtEveryCut(m.name, m.file, SMALL_INPUTS.det)).toBe(331);
   });
 
-  it('FP32 plans: head → tail equals the original at every multi-tensor cut and every 4th cut', async () => {
+  it('head → tail reproduces the whole model: FP32 at every 4th cut, quantized at every 15th', async () => {
     const c = await loadCase(m.name, m.file, SMALL_INPUTS.det);
-    const cuts = sampledCuts(c, 4);
-    expect(cuts.length).toBe(292);
-    expect(await checkCuts(c, cuts, checkFp32)).toBe(292);
-  }, 90_000);
+    expect(await checkCuts(c, sampledCuts(c, 4, 0, false), checkFp32)).toBe(84);
+    expect(await checkCuts(c, sampledCuts(c, 15, 0, false), checkMixed)).toBe(23);
+  }, 120_000);
 });

@@ -1,0 +1,392 @@
+/**
+ * The notebook view: one article per cell (input, status, output, error box), wired to the reactive CellGraph.
+ * Cell kinds:
+ * - markdown: prose (click "edit" to change it);
+ * - settings: JSON in Monaco, checked as you type; an invalid edit shows in place and the cells reading it keep
+ *   their last good result;
+ * - query: read-only SQL (`-- reads: cell` binds `@name` to that cell's field `name`) shown as a table;
+ * - plot: Observable Plot code run in a sandboxed worker (`// reads: cell` puts that cell's value in `data`);
+ * - run: a view over the core, JSON: `{"view": "pareto", "settings": "<settings cell>"}` or
+ *   `{"view": "model", "plan": "<pareto cell>"}`.
+ * Every edit is saved (debounced) with notebooks.save.
+ */
+import type { ApiClient } from '../../core/rpc/client.js';
+import type { NotebookCell, SavedNotebook } from '../../core/api/contract.js';
+import type { Plan } from '../../core/api/planning.js';
+import { clear, errorBox, h } from '../dom.js';
+import { runPlotCode, sanitizeMarkup } from '../plot/plotSandbox.js';
+import { renderModel } from '../views/model.js';
+import { renderPareto } from '../views/pareto.js';
+import { CellGraph, declaredReads, type CellState } from './graph.js';
+import { renderMarkdown } from './markdown.js';
+import { evaluatePareto, PlanningCache, type ParetoValue } from './planning.js';
+import { createSettingsEditor, setSettingsSchema, type SettingsEditor } from './settingsEditor.js';
+import { checkPlanSettings, parseSettings, settingsJsonSchema, type SettingsNames } from './settings.js';
+
+type Kind = NotebookCell['kind'];
+
+interface CellView {
+  cell: NotebookCell;
+  article: HTMLElement;
+  output: HTMLElement;
+  status: HTMLElement;
+  editor?: SettingsEditor;
+}
+
+interface RunSpec {
+  view: 'pareto' | 'model';
+  settings?: string;
+  plan?: string;
+  points?: number;
+}
+
+/** Live-latency bookkeeping: a settings edit marks its start; the next paint of a view that reads it ends it. */
+interface LiveProbe {
+  pending: { name: string; settings: string } | null;
+  seq: number;
+  samples: { ms: number; at: string }[];
+}
+
+declare global {
+  interface Window {
+    __partita?: { view: NotebookView; live: LiveProbe };
+  }
+}
+
+function parseRun(source: string): RunSpec {
+  let spec: unknown;
+  try {
+    spec = JSON.parse(source);
+  } catch (e) {
+    throw new Error(`A run cell is JSON, e.g. {"view": "pareto", "settings": "plan"} (${(e as Error).message}).`);
+  }
+  const s = spec as RunSpec;
+  if (s?.view === 'pareto' && typeof s.settings === 'string') return s;
+  if (s?.view === 'model' && typeof s.plan === 'string') return s;
+  throw new Error('A run cell names a view: {"view": "pareto", "settings": "<settings cell id>"} or {"view": "model", "plan": "<pareto cell id>"}.');
+}
+
+function readsOf(cell: NotebookCell): string[] {
+  switch (cell.kind) {
+    case 'query':
+    case 'plot':
+      return declaredReads(cell.source);
+    case 'run':
+      try {
+        const s = parseRun(cell.source);
+        return [s.view === 'pareto' ? s.settings! : s.plan!];
+      } catch {
+        return [];
+      }
+    default:
+      return [];
+  }
+}
+
+export class NotebookView {
+  readonly graph = new CellGraph();
+  readonly cache: PlanningCache;
+  readonly element = h('div', { class: 'notebook' });
+  readonly live: LiveProbe = { pending: null, seq: 0, samples: [] };
+  private views = new Map<string, CellView>();
+  private notebook: { id?: string; name: string; cells: NotebookCell[] } = { name: 'Untitled', cells: [] };
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  private saveStatus = h('span', { id: 'save-status', 'data-state': 'saved' }, 'saved');
+  private nameInput = h('input', { class: 'notebook-name', 'aria-label': 'notebook name' });
+  private cellsEl = h('div', { class: 'cells' });
+  private layersCache = new Map<string, Promise<import('../../core/api/contract.js').Layer[]>>();
+
+  constructor(
+    private api: ApiClient,
+    private names: SettingsNames,
+  ) {
+    this.cache = new PlanningCache(api);
+    setSettingsSchema(settingsJsonSchema(names));
+    const addBar = h('div', { class: 'add-bar' }, 'Add cell: ');
+    for (const kind of ['markdown', 'settings', 'query', 'plot', 'run'] as Kind[]) {
+      const b = h('button', { type: 'button', 'data-add': kind }, kind);
+      b.addEventListener('click', () => void this.addCell(kind));
+      addBar.append(b, ' ');
+    }
+    this.nameInput.addEventListener('input', () => {
+      this.notebook.name = this.nameInput.value.trim() || 'Untitled';
+      this.scheduleSave();
+    });
+    this.element.append(h('div', { class: 'notebook-head' }, this.nameInput, ' ', this.saveStatus), this.cellsEl, addBar);
+    this.graph.onChange((id, state) => this.renderState(id, state));
+    window.__partita = { view: this, live: this.live };
+  }
+
+  get id(): string | undefined {
+    return this.notebook.id;
+  }
+
+  setNames(names: SettingsNames): void {
+    this.names = names;
+    setSettingsSchema(settingsJsonSchema(names));
+  }
+
+  async open(nb: SavedNotebook | { id?: string; name: string; cells: NotebookCell[] }): Promise<void> {
+    for (const v of this.views.values()) v.editor?.dispose();
+    this.views.clear();
+    for (const id of [...this.graphIds()]) this.graph.remove(id);
+    clear(this.cellsEl);
+    this.notebook = { id: nb.id, name: nb.name, cells: nb.cells.map((c) => ({ id: c.id, kind: c.kind, source: c.source })) };
+    this.nameInput.value = nb.name;
+    for (const c of this.notebook.cells) this.mountCell(c);
+    await this.graph.evaluateAll();
+  }
+
+  private graphIds(): string[] {
+    return this.notebook.cells.map((c) => c.id);
+  }
+
+  /** Saves now (also called by the debounced autosave). */
+  async save(): Promise<void> {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = null;
+    this.setSaveState('saving');
+    try {
+      const r = await this.api['notebooks.save']({ notebook: { ...(this.notebook.id ? { id: this.notebook.id } : {}), name: this.notebook.name, cells: this.notebook.cells } });
+      this.notebook.id = r.notebook.id;
+      localStorage.setItem('partita.notebook', r.notebook.id);
+      this.setSaveState(this.saveTimer ? 'dirty' : 'saved');
+    } catch (e) {
+      this.setSaveState('error', (e as Error).message);
+    }
+  }
+
+  private setSaveState(state: 'saved' | 'saving' | 'dirty' | 'error', message?: string): void {
+    this.saveStatus.dataset.state = state;
+    this.saveStatus.textContent = state === 'error' ? `not saved: ${message}` : state === 'dirty' ? 'edited' : state;
+  }
+
+  private scheduleSave(): void {
+    this.setSaveState('dirty');
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = setTimeout(() => void this.save(), 400);
+  }
+
+  /** Appends a cell (the "Add cell" buttons; tests and scripts may pass the source and id). Returns its id. */
+  addCell(kind: Kind, source?: string, id?: string): string {
+    const taken = new Set(this.notebook.cells.map((c) => c.id));
+    let n = this.notebook.cells.length + 1;
+    while (taken.has(`${kind}${n}`)) n++;
+    if (id && taken.has(id)) throw new Error(`A cell "${id}" exists already.`);
+    const templates: Record<Kind, string> = {
+      markdown: 'Write notes here.',
+      settings: '{\n  "model": "",\n  "device": "",\n  "link": "",\n  "estimator": "none",\n  "objective": { "latency": 1, "energy": 0, "cost": 0 },\n  "constraints": { "maxDegradation": 0.01 }\n}',
+      query: 'SELECT name, layer_count, param_count FROM models ORDER BY id',
+      plot: '// reads: \nreturn Plot.plot({ marks: [Plot.frame()] });',
+      run: '{ "view": "pareto", "settings": "" }',
+    };
+    const cell: NotebookCell = { id: id ?? `${kind}${n}`, kind, source: source ?? templates[kind] };
+    this.notebook.cells.push(cell);
+    this.mountCell(cell);
+    void this.graph.evaluate(cell.id);
+    this.scheduleSave();
+    return cell.id;
+  }
+
+  /** The Monaco-backed editor of a settings cell (for scripting and tests: edits go through the editor's model). */
+  settingsEditor(id: string): SettingsEditor | undefined {
+    return this.views.get(id)?.editor;
+  }
+
+  private removeCell(id: string): void {
+    const v = this.views.get(id);
+    v?.editor?.dispose();
+    v?.article.remove();
+    this.views.delete(id);
+    this.notebook.cells = this.notebook.cells.filter((c) => c.id !== id);
+    this.graph.remove(id);
+    this.scheduleSave();
+  }
+
+  /** The source of a cell changed (typing, slider): store, save, re-evaluate. */
+  private edit(cell: NotebookCell, source: string): void {
+    cell.source = source;
+    this.define(cell);
+    this.scheduleSave();
+    if (cell.kind === 'settings') {
+      const name = `partita:edit:${++this.live.seq}`;
+      performance.mark(name);
+      this.live.pending = { name, settings: cell.id };
+    }
+    void this.graph.evaluate(cell.id);
+  }
+
+  private mountCell(cell: NotebookCell): void {
+    const status = h('span', { class: 'cell-status' });
+    const output = h('div', { class: 'cell-output' });
+    const del = h('button', { type: 'button', class: 'cell-delete', title: 'delete cell' }, '✕');
+    del.addEventListener('click', () => this.removeCell(cell.id));
+    const article = h('article', { class: `cell cell-${cell.kind}`, 'data-cell-id': cell.id, 'data-kind': cell.kind }, h('div', { class: 'cell-head' }, h('code', {}, cell.id), ` · ${cell.kind} `, status, del));
+    const view: CellView = { cell, article, output, status };
+    this.views.set(cell.id, view);
+    article.append(this.inputFor(cell, view), output);
+    this.cellsEl.append(article);
+    this.define(cell);
+  }
+
+  private inputFor(cell: NotebookCell, view: CellView): HTMLElement {
+    if (cell.kind === 'settings') {
+      view.editor = createSettingsEditor(cell.id, cell.source, (text) => this.edit(cell, text));
+      return view.editor.element;
+    }
+    const ta = h('textarea', { class: 'cell-source', spellcheck: 'false', rows: Math.min(14, cell.source.split('\n').length + 1) });
+    ta.value = cell.source;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    ta.addEventListener('input', () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => this.edit(cell, ta.value), 250);
+    });
+    if (cell.kind === 'markdown' || cell.kind === 'run') {
+      const toggle = h('button', { type: 'button', class: 'cell-edit' }, 'edit');
+      const wrap = h('div', { class: 'cell-input collapsed' }, toggle, ta);
+      toggle.addEventListener('click', () => wrap.classList.toggle('collapsed'));
+      return wrap;
+    }
+    return h('div', { class: 'cell-input' }, ta);
+  }
+
+  private define(cell: NotebookCell): void {
+    this.graph.define({
+      id: cell.id,
+      reads: readsOf(cell),
+      keepLast: cell.kind === 'settings',
+      evaluate: (inputs, signal) => this.evaluateCell(cell, inputs, signal),
+    });
+  }
+
+  private async evaluateCell(cell: NotebookCell, inputs: Record<string, unknown>, signal: AbortSignal): Promise<unknown> {
+    switch (cell.kind) {
+      case 'markdown':
+        return null;
+      case 'settings': {
+        const v = parseSettings(cell.source);
+        if (v && typeof v === 'object' && ('constraints' in v || 'objective' in v)) {
+          const s = checkPlanSettings(v);
+          // Names the store does not know are settings errors too, so a half-typed name keeps the last good plan.
+          const known: [string | undefined, string[], string][] = [
+            [s.model, this.names.models, 'model'],
+            [s.device, this.names.devices, 'device'],
+            [s.link, this.names.links, 'link'],
+          ];
+          for (const [name, list, what] of known) {
+            if (!s.problem && name !== undefined && list.length && !list.includes(name)) throw new Error(`Unknown ${what} "${name}". Known: ${list.join(', ')}.`);
+          }
+        }
+        return v;
+      }
+      case 'query': {
+        const sql = cell.source;
+        const params: Record<string, string | number | boolean | null> = {};
+        for (const m of sql.matchAll(/@([A-Za-z_]\w*)/g)) {
+          const found = Object.values(inputs).find((v) => v && typeof v === 'object' && m[1] in (v as object));
+          if (!found) throw new Error(`The query uses @${m[1]}, but no cell it reads has a field "${m[1]}". Add "-- reads: <settings cell>".`);
+          const val = (found as Record<string, unknown>)[m[1]];
+          params[m[1]] = typeof val === 'object' && val !== null ? JSON.stringify(val) : (val as string | number | boolean | null);
+        }
+        const r = await this.api['store.query']({ sql, ...(Object.keys(params).length ? { params } : {}), maxRows: 1000 });
+        return { ...r, objects: r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]]))) };
+      }
+      case 'plot': {
+        const code = cell.source;
+        return { svg: await runPlotCode(code, inputs, { signal, timeoutMs: 3000 }) };
+      }
+      case 'run': {
+        const spec = parseRun(cell.source);
+        if (spec.view === 'pareto') return evaluatePareto(this.api, this.cache, inputs[spec.settings!], spec.points);
+        const pv = inputs[spec.plan!] as ParetoValue;
+        if (!pv || !Array.isArray(pv.layerNames)) throw new Error(`Cell "${spec.plan}" is not a Pareto view.`);
+        const layers = pv.model ? await this.layers(pv.model) : null;
+        return { model: pv.model, layerNames: pv.layerNames, layers, plan: pv.selected };
+      }
+    }
+  }
+
+  private layers(model: string) {
+    let p = this.layersCache.get(model);
+    if (!p) {
+      p = this.api['models.layers']({ model }).then((r) => r.layers);
+      this.layersCache.set(model, p);
+      p.catch(() => this.layersCache.delete(model));
+    }
+    return p;
+  }
+
+  private renderState(id: string, state: CellState): void {
+    const v = this.views.get(id);
+    if (!v) return;
+    v.article.dataset.status = state.status;
+    v.status.textContent = state.status === 'running' ? 'running…' : state.status === 'error' ? 'error' : '';
+    if (state.status === 'running' || state.status === 'idle') return;
+    if (state.status === 'error') {
+      if (v.cell.kind === 'settings') {
+        // The cells reading these settings keep their last good result; the error shows here.
+        v.output.querySelector('.error')?.remove();
+        v.output.append(errorBox(state.error));
+        v.article.dataset.invalid = 'true';
+        this.live.pending = null;
+      } else {
+        // The last result stays (dimmed) under the error, so a failed re-plan does not blank the view.
+        v.output.querySelector(':scope > .error')?.remove();
+        v.output.dataset.stale = 'true';
+        v.output.prepend(errorBox(state.error));
+      }
+      return;
+    }
+    delete v.article.dataset.invalid;
+    delete v.output.dataset.stale;
+    clear(v.output);
+    const value = state.value;
+    switch (v.cell.kind) {
+      case 'markdown':
+        v.output.append(renderMarkdown(v.cell.source));
+        break;
+      case 'settings':
+        break;
+      case 'query':
+        v.output.append(queryTable(value as { columns: string[]; rows: unknown[][]; truncated: boolean }));
+        break;
+      case 'plot':
+        v.output.append(h('div', { class: 'plot-output' }, sanitizeMarkup((value as { svg: string }).svg)));
+        break;
+      case 'run':
+        this.renderRun(v, value);
+        break;
+    }
+  }
+
+  private renderRun(v: CellView, value: unknown): void {
+    const spec = parseRun(v.cell.source);
+    if (spec.view === 'pareto') {
+      const pv = value as ParetoValue;
+      renderPareto(v.output, { ...pv, budget: pv.settings.constraints.maxDegradation }, (plan: Plan) => void this.graph.publish(v.cell.id, { ...pv, selected: plan, selectedBy: 'click' } satisfies ParetoValue));
+      const pending = this.live.pending;
+      if (pending && pending.settings === spec.settings) {
+        this.live.pending = null;
+        requestAnimationFrame(() => {
+          const end = `${pending.name}:paint`;
+          performance.mark(end);
+          const m = performance.measure(`partita:edit-to-paint:${pending.name.split(':').pop()}`, pending.name, end);
+          this.live.samples.push({ ms: m.duration, at: new Date().toISOString() });
+          v.article.dataset.paints = String(this.live.samples.length);
+        });
+      }
+    } else {
+      renderModel(v.output, value as Parameters<typeof renderModel>[1]);
+    }
+  }
+}
+
+function queryTable(r: { columns: string[]; rows: unknown[][]; truncated: boolean }): HTMLElement {
+  const table = h(
+    'table',
+    { class: 'query-table' },
+    h('thead', {}, h('tr', {}, ...r.columns.map((c) => h('th', {}, c)))),
+    h('tbody', {}, ...r.rows.map((row) => h('tr', {}, ...row.map((c) => h('td', {}, c === null ? 'NULL' : String(c)))))),
+  );
+  return h('div', { class: 'query-output' }, table, h('p', { class: 'muted' }, `${r.rows.length} rows${r.truncated ? ' (truncated)' : ''}`));
+}
