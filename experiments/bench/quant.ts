@@ -78,6 +78,8 @@ const cfgOf = (bits: Record<string, number>): QuantConfig => {
  */
 function bestMixed(t: SensitivityTable, samples: number, budget: number, bytesOf: (layer: number, bits: number) => number): Record<string, number> | null {
   const unit = 1 / samples;
+  // FP32 (32 bits, no drop) is always an option, so a tight budget can keep the most sensitive layers exact.
+  t = { ...t, bits: [...t.bits, 32], drop: t.drop.map((row) => [...row, 0]) };
   const units = t.drop.map((row) => row.map((d) => Math.round(d / unit)));
   const minU = units.reduce((a, row) => a + Math.min(0, ...row), 0);
   const cap = Math.floor(budget / unit + 1e-9) - minU;
