@@ -18,6 +18,8 @@ import { seedDefaults } from './seed.js';
 import { buildPlanningProblem, parseBudget, parseObjective, seedPresets, solveWithBaselines, type PlanOutcome } from './planning.js';
 import { describePlan } from '../plan/planCost.js';
 import { paretoFront } from '../plan/pareto.js';
+import { computeBaselines } from '../plan/baselines.js';
+import { paretoSvg } from './paretoSvg.js';
 import { validateProblem } from '../plan/solver.js';
 import { checkDevice, checkLink, type DeviceProfile } from '../plan/devices.js';
 import { benchHostDevice } from '../run/deviceBench.js';
@@ -552,12 +554,14 @@ export function buildCli(): Command {
       .command('pareto')
       .description('the Pareto front over latency, energy, degradation and cost, with the knee marked')
       .argument('<model>', 'model name or id')
-      .option('--points <n>', 'budget values per weighting', positiveInt('--points'), 50),
+      .option('--points <n>', 'budget values per weighting', positiveInt('--points'), 50)
+      .option('--svg <file>', 'also draw the front (with the baselines) as an SVG file'),
   ).action(async (model: string, o: Record<string, any>, cmd: Command) => {
     const { store, out } = ctx(cmd);
     try {
       const problem = await buildPlanningProblem(store, requestOf(model, o));
       const front = paretoFront(problem, { points: o.points });
+      if (o.svg) writeFileAtomic(o.svg, paretoSvg(front.plans, front.knee, computeBaselines(problem), `${model} on ${o.device} over ${o.link}`) + '\n');
       out.result(front, () =>
         [
           `${front.plans.length} non-dominated plans (${front.stats.solves} solves, ${front.stats.solveMs.toFixed(1)} ms); knee marked *`,

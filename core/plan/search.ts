@@ -110,11 +110,11 @@ function cutQuantities(problem: PlanningProblem, cut: number, tSrv: number, act:
 }
 
 /**
- * Lower convex hull walk for min_j (v_j + t * w_j) over t >= 0, on the options idx[from..from+n): starts at the
- * argmin of v (ties: smallest w) and moves to options of smaller w at nondecreasing breakpoints t. Calls push(t, dw)
- * per breakpoint; returns the position (from..) of the start option.
+ * Lower convex hull walk for min_j (v_j + t * w_j) over t >= 0, on options 0..n-1: starts at the argmin of v (ties:
+ * smallest w) and moves to options of smaller w at nondecreasing breakpoints t. Calls push(t, dw, next option) per
+ * breakpoint; returns the start option.
  */
-function hullWalk(v: ArrayLike<number>, w: ArrayLike<number>, n: number, push: (t: number, dw: number) => void): number {
+function hullWalk(v: ArrayLike<number>, w: ArrayLike<number>, n: number, push: (t: number, dw: number, to: number) => void): number {
   let cur = 0;
   for (let j = 1; j < n; j++) if (v[j] < v[cur] || (v[j] === v[cur] && w[j] < w[cur])) cur = j;
   const start = cur;
@@ -130,7 +130,7 @@ function hullWalk(v: ArrayLike<number>, w: ArrayLike<number>, n: number, push: (
       }
     }
     if (next < 0) return start;
-    push(Math.max(bestT, 0), w[cur] - w[next]);
+    push(Math.max(bestT, 0), w[cur] - w[next], next);
     cur = next;
   }
 }
@@ -485,6 +485,44 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
   };
 
   /**
+   * Rounded LP solution of min sum h subject to row k over the head of cand: every layer starts at its argmin-h
+   * option; hull moves to lighter options are applied in order of price until row k fits (the last one in full).
+   */
+  const lpRound = (cand: Candidate, k: number, h: (j: number) => number): Int32Array => {
+    const c = cand.cut;
+    const choice = new Int32Array(c);
+    const segLayer: number[] = [];
+    const segTo: number[] = [];
+    const segT: number[] = [];
+    let need = -cand.r[k];
+    for (let i = 0; i < c; i++) {
+      const s0 = layerStart[i];
+      const n = layerCount[i];
+      for (let q = 0; q < n; q++) {
+        vbuf[q] = h(s0 + q);
+        wbuf[q] = optW[(s0 + q) * m + k];
+      }
+      const start = hullWalk(vbuf, wbuf, n, (t, _dw, to) => {
+        segLayer.push(i);
+        segTo.push(s0 + to);
+        segT.push(t);
+      });
+      choice[i] = s0 + start;
+      need += wbuf[start];
+    }
+    if (need > 0) {
+      const idx = sortedIndices(segT, segT.length);
+      for (let x = 0; x < idx.length && need > 0; x++) {
+        const sx = idx[x];
+        const i = segLayer[sx];
+        need -= optW[choice[i] * m + k] - optW[segTo[sx] * m + k];
+        choice[i] = segTo[sx];
+      }
+    }
+    return choice;
+  };
+
+  /**
    * Heuristic incumbents (never needed for correctness, only for speed): from a start assignment, repair the rows
    * greedily (the move with the least goal increase per unit of normalised violation removed; ties: the larger
    * removal), then improve the goal by single moves that keep every row. Starts: the Lagrangian argmin and, with
@@ -511,6 +549,9 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
           return best;
         }),
       );
+      // LP rounding for each ordered pair of rows: minimise row j's weight subject to row k (hull walk), taking the
+      // fractional layer's lighter option, so row k holds; good starts when the goal barely varies (feasibility).
+      for (let k = 0; k < m; k++) for (let jr = 0; jr < m; jr++) if (jr !== k) starts.push(lpRound(cand, k, (j) => optW[j * m + jr] / norm[jr] + optG[j] * 1e-9));
     }
     const used = new Float64Array(m);
     const violation = (k: number, u: number): number => Math.max(0, u - cand.r[k]) / norm[k];
@@ -644,19 +685,33 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
     // Dive: depth-first search over the options the incumbent leaves, stopped after DIVE_NODES nodes. If it
     // finishes it was exhaustive and the subproblem is solved; if not, it has usually improved the incumbent.
     setKept(c, cutoff() - lb);
-    const first = prepare(cand, lam);
+    const first = prepare(cand, lam, allRows);
     if (!first) return;
     if (dive(first, DIVE_NODES)) return;
     if (lb >= cutoff()) return;
 
     // Trial cutoffs lb + delta for the dynamic program (header, point 3).
+    // Row generation: the program starts with the rows whose multiplier is positive (binding in the LP); if the best
+    // state it ends with violates another row, that row is switched on and the program repeats (point 4).
+    const on = new Uint8Array(m);
+    for (let k = 0; k < m; k++) on[k] = lam[k] > 0 ? 1 : 0;
     let delta = Math.max(1e-9 * Math.abs(lb), (cutoff() - lb) / 64, 1e-300);
     for (;;) {
       const trial = Math.min(cutoff(), lb + delta);
       const excluded = setKept(c, trial - lb);
-      const ctx = prepare(cand, lam);
       const before = bestValue;
-      const pruned = ctx ? dynamicProgram(ctx, () => Math.min(trial, cutoff())) : false;
+      let pruned = false;
+      for (;;) {
+        const ctx = prepare(cand, lam, on);
+        if (!ctx) break;
+        const res = dynamicProgram(ctx, () => Math.min(trial, cutoff()));
+        if (res.violated.length) {
+          for (const k of res.violated) on[k] = 1;
+          continue;
+        }
+        pruned = res.boundPruned;
+        break;
+      }
       if (bestValue < before || trial >= cutoff() || !(pruned || excluded)) return;
       delta *= 2;
     }
@@ -696,6 +751,11 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
 
   interface Context {
     cand: Candidate;
+    /** The rows this search enforces (feasibility, bounds, dominance); the others are ignored (relaxed). */
+    on: Uint8Array;
+    /** Active row indices. */
+    act: Int32Array;
+    /** Multipliers, zero on rows that are off. */
     lam: Float64Array;
     lamR: number;
     free: Int32Array;
@@ -798,10 +858,17 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
     return P.startG[d] + prevCost + (need - prevDw) * P.t[lo];
   };
 
-  /** Everything the dive and the dynamic program need for one (c, a) and the current kept options; null if the root is infeasible. */
-  const prepare = (cand: Candidate, lam: Float64Array): Context | null => {
+  const allRows = new Uint8Array(m).fill(1);
+
+  /**
+   * Everything the dive and the dynamic program need for one (c, a), the current kept options and the rows that
+   * are on (the relaxation that drops the other rows); null if the root is infeasible.
+   */
+  const prepare = (cand: Candidate, lamFull: Float64Array, on: Uint8Array): Context | null => {
     const c = cand.cut;
     const r = cand.r;
+    const act = Int32Array.from({ length: m }, (_, k) => k).filter((k) => on[k] === 1);
+    const lam = Float64Array.from(lamFull, (x, k) => (on[k] ? x : 0));
     const fixedW = new Float64Array(m);
     let fixedG = 0;
     const freeList: number[] = [];
@@ -828,28 +895,29 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
         for (let q = 0; q < keptCount[i]; q++) mw = Math.min(mw, optW[order[s0 + q] * m + k]);
         sufMinW[d * m + k] = sufMinW[(d + 1) * m + k] + mw;
       }
-      // the Lagrangian minimum of the layer (its rc-0 option is always kept)
-      const j = order[s0];
-      let v = optG[j];
-      for (let k = 0; k < m; k++) v += lam[k] * optW[j * m + k];
-      sufMinV[d] = sufMinV[d + 1] + v;
+      let ml = Infinity;
+      for (let q = 0; q < keptCount[i]; q++) {
+        const j = order[s0 + q];
+        let v = optG[j];
+        for (const k of act) v += lam[k] * optW[j * m + k];
+        ml = Math.min(ml, v);
+      }
+      sufMinV[d] = sufMinV[d + 1] + ml;
     }
-    for (let k = 0; k < m; k++) if (fixedW[k] + sufMinW[k] > r[k]) return null;
+    for (const k of act) if (fixedW[k] + sufMinW[k] > r[k]) return null;
     let lamR = 0;
-    for (let k = 0; k < m; k++) lamR += lam[k] * r[k];
+    for (const k of act) lamR += lam[k] * r[k];
     const phi: LpTable[] = [];
     const psi: { k: number; j: number; P: LpTable }[] = [];
-    for (let k = 0; k < m; k++) {
-      phi.push(
-        lpTable(free, k, (j) => {
-          let v = optG[j];
-          for (let kk = 0; kk < m; kk++) if (kk !== k) v += lam[kk] * optW[j * m + kk];
-          return v;
-        }),
-      );
-      for (let jr = 0; jr < m; jr++) if (jr !== k) psi.push({ k, j: jr, P: lpTable(free, k, (j) => optW[j * m + jr]) });
+    for (const k of act) {
+      phi[k] = lpTable(free, k, (j) => {
+        let v = optG[j];
+        for (const kk of act) if (kk !== k) v += lam[kk] * optW[j * m + kk];
+        return v;
+      });
+      for (const jr of act) if (jr !== k) psi.push({ k, j: jr, P: lpTable(free, k, (j) => optW[j * m + jr]) });
     }
-    const ctx: Context = { cand, lam, lamR, free, n, fixedG, fixedW, sufMinW, sufMinV, phi, psi, wcur: new Float64Array(m), pen: new Float64Array(m) };
+    const ctx: Context = { cand, on, act, lam, lamR, free, n, fixedG, fixedW, sufMinW, sufMinV, phi, psi, wcur: new Float64Array(m), pen: new Float64Array(m) };
     for (const { k, j, P } of psi) if (fixedW[j] + lpAt(P, 0, r[k] - fixedW[k]) > r[j]) return null;
     return ctx;
   };
@@ -863,19 +931,25 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
    */
   const test = (ctx: Context, d: number, g: number, w: Float64Array, limit: number): number => {
     const r = ctx.cand.r;
+    const act = ctx.act;
     let lagW = 0;
-    for (let k = 0; k < m; k++) {
+    for (let a = 0; a < act.length; a++) {
+      const k = act[a];
       if (w[k] + ctx.sufMinW[d * m + k] > r[k]) return INFEASIBLE;
       lagW += ctx.lam[k] * w[k];
     }
     const base = ctx.cand.g0 + g;
     if (base + lagW - ctx.lamR + ctx.sufMinV[d] >= limit) return BOUNDED;
     let penSum = 0;
-    for (let k = 0; k < m; k++) {
+    for (let a = 0; a < act.length; a++) {
+      const k = act[a];
       ctx.pen[k] = ctx.lam[k] * (w[k] - r[k]);
       penSum += ctx.pen[k];
     }
-    for (let k = 0; k < m; k++) if (base + (penSum - ctx.pen[k]) + lpAt(ctx.phi[k], d, r[k] - w[k]) >= limit) return BOUNDED;
+    for (let a = 0; a < act.length; a++) {
+      const k = act[a];
+      if (base + (penSum - ctx.pen[k]) + lpAt(ctx.phi[k], d, r[k] - w[k]) >= limit) return BOUNDED;
+    }
     for (const { k, j, P } of ctx.psi) if (w[j] + lpAt(P, d, r[k] - w[k]) > r[j]) return INFEASIBLE;
     return OK;
   };
@@ -939,14 +1013,18 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
   };
 
   /**
-   * The bounded dynamic program over the free layers (header, point 4). Offers the best complete plan under
-   * limit(); returns whether anything was dropped by a bound.
+   * The bounded dynamic program over the free layers (header, point 4), on the rows that are on. Offers the best
+   * complete plan under limit(). Returns whether anything was dropped by a bound, and the rows that are off but
+   * violated by the best final state (then nothing is offered: the caller switches them on and repeats).
    */
-  const dynamicProgram = (ctx: Context, limit: () => number): boolean => {
-    const { cand, n, free } = ctx;
+  const dynamicProgram = (ctx: Context, limit: () => number): { boundPruned: boolean; violated: number[] } => {
+    const { cand, n, free, act } = ctx;
     const c = cand.cut;
+    const r = cand.r;
+    const ma = act.length;
+    const a0 = ma > 0 ? act[0] : 0;
     let boundPruned = false;
-    // States after d free layers, sorted by (w_0, g); parents and choices per depth for the reconstruction.
+    // States after d free layers, sorted by (w_a0, g); all m row sums are kept for the final check.
     let sg = new Float64Array([ctx.fixedG]);
     let sw = Float64Array.from(ctx.fixedW);
     const parents: Int32Array[] = [];
@@ -954,6 +1032,9 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
     const wcur = ctx.wcur;
     const runStart = new Int32Array(maxOpts + 1);
     const heads = new Int32Array(maxOpts);
+    // staircase for two active rows: kept states sorted by g with decreasing w_a1
+    const stairG: number[] = [];
+    const stairW: number[] = [];
     for (let d = 0; d < n; d++) {
       const i = free[d];
       const s0 = layerStart[i];
@@ -962,7 +1043,7 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
       grow(count * cnt);
       const cut0 = limit();
       let out = 0;
-      // One run per option: the states shifted by the option stay sorted by (w_0, g).
+      // One run per option: the states shifted by the option stay sorted by (w_a0, g).
       for (let q = 0; q < cnt; q++) {
         runStart[q] = out;
         const j = order[s0 + q];
@@ -984,15 +1065,18 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
         }
       }
       runStart[cnt] = out;
-      // Merge the runs by (w_0, g) and drop dominated states.
+      // Merge the runs by (w_a0, g) and drop states dominated in g and every active row.
       const keep: number[] = [];
-      if (m === 0) {
+      if (ma === 0) {
         let best = -1;
         for (let x = 0; x < out; x++) if (best < 0 || bufG[x] < bufG[best]) best = x;
         if (best >= 0) keep.push(best);
       } else {
         for (let q = 0; q < cnt; q++) heads[q] = runStart[q];
         let minG = Infinity;
+        stairG.length = 0;
+        stairW.length = 0;
+        const a1 = ma > 1 ? act[1] : 0;
         for (;;) {
           let bq = -1;
           for (let q = 0; q < cnt; q++) {
@@ -1003,23 +1087,51 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
               continue;
             }
             const b = heads[bq];
-            if (bufW[h * m] < bufW[b * m] || (bufW[h * m] === bufW[b * m] && bufG[h] < bufG[b])) bq = q;
+            const wh = bufW[h * m + a0];
+            const wb = bufW[b * m + a0];
+            if (wh < wb || (wh === wb && bufG[h] < bufG[b])) bq = q;
           }
           if (bq < 0) break;
           const x = heads[bq]++;
-          if (bufG[x] < minG) {
-            minG = bufG[x];
+          const gx = bufG[x];
+          if (ma === 1) {
+            if (gx < minG) {
+              minG = gx;
+              keep.push(x);
+            }
+            continue;
+          }
+          if (ma === 2) {
+            // Exact: x is dominated iff a kept state (all have w_a0 <= x's) has g <= gx and w_a1 <= x's. On the
+            // staircase the last entry with g <= gx has the least w_a1 among them.
+            const wx = bufW[x * m + a1];
+            let lo = 0;
+            let hi = stairG.length;
+            while (lo < hi) {
+              const mid = (lo + hi) >> 1;
+              if (stairG[mid] <= gx) lo = mid + 1;
+              else hi = mid;
+            }
+            if (lo > 0 && stairW[lo - 1] <= wx) continue;
+            keep.push(x);
+            let end = lo;
+            while (end < stairG.length && stairW[end] >= wx) end++;
+            stairG.splice(lo, end - lo, gx);
+            stairW.splice(lo, end - lo, wx);
+            continue;
+          }
+          if (gx < minG) {
+            minG = gx;
             keep.push(x);
             continue;
           }
-          if (m === 1) continue;
-          // Several rows: x survives unless a recently kept state dominates it (checking fewer is only slower).
+          // Three active rows: x survives unless a recently kept state dominates it (checking fewer is only slower).
           let dominated = false;
           for (let p = keep.length - 1; p >= 0 && p >= keep.length - DOMINANCE_WINDOW; p--) {
             const y = keep[p];
-            if (bufG[y] > bufG[x]) continue;
+            if (bufG[y] > gx) continue;
             let all = true;
-            for (let k = 1; k < m && all; k++) if (bufW[y * m + k] > bufW[x * m + k]) all = false;
+            for (let t = 1; t < ma && all; t++) if (bufW[y * m + act[t]] > bufW[x * m + act[t]]) all = false;
             if (all) {
               dominated = true;
               break;
@@ -1028,7 +1140,7 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
           if (!dominated) keep.push(x);
         }
       }
-      if (keep.length === 0) return boundPruned;
+      if (keep.length === 0) return { boundPruned, violated: [] };
       const kn = keep.length;
       sg = new Float64Array(kn);
       sw = new Float64Array(kn * m);
@@ -1044,13 +1156,25 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
       parents.push(par);
       choices.push(ch);
     }
-    // Complete plans, best first: the first that passes the exact test is the best under the limit.
+    // Complete plans, best first. The best is the optimum of the relaxation under the limit: if it breaks a row that
+    // is off, report the row; otherwise the first that passes the exact test is the best plan under the limit.
     const finalOrder = sortedIndices(sg, sg.length);
     const freeChoice = new Int32Array(n);
-    for (const x of finalOrder) {
+    for (let f = 0; f < finalOrder.length; f++) {
+      const x = finalOrder[f];
       if (cand.g0 + sg[x] >= limit()) {
         boundPruned = true;
         break;
+      }
+      if (f === 0 && ma < m) {
+        const violated: number[] = [];
+        for (let k = 0; k < m; k++) if (!ctx.on[k] && sw[x * m + k] > r[k]) violated.push(k);
+        if (violated.length) return { boundPruned, violated };
+      }
+      if (ma < m) {
+        let ok = true;
+        for (let k = 0; k < m; k++) if (sw[x * m + k] > r[k]) ok = false;
+        if (!ok) continue;
       }
       let s = x;
       for (let d = n - 1; d >= 0; d--) {
@@ -1061,7 +1185,7 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
       offer(c, planBits(ctx, freeChoice), cand.act);
       if (bestValue < before) break;
     }
-    return boundPruned;
+    return { boundPruned, violated: [] };
   };
 
   const run: CompiledSearch['run'] = (spec) => {

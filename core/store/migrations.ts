@@ -158,4 +158,44 @@ export const MIGRATIONS: readonly string[] = [
     updated_at TEXT NOT NULL
   );
   `,
+  // 4: device agents — pairing tokens (only their SHA-256 is kept), runs on agents and their per-request timings.
+  // A run is written once, in one transaction, when it ends: 'ok' with its request rows, or 'failed' with its reason
+  // and none; a retry points at the run it repeats.
+  `
+  CREATE TABLE agent_tokens (
+    id           INTEGER PRIMARY KEY,
+    label        TEXT NOT NULL,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_at   TEXT NOT NULL,
+    revoked_at   TEXT,
+    last_used_at TEXT
+  );
+  CREATE TABLE agent_runs (
+    id            INTEGER PRIMARY KEY,
+    run_uid       TEXT NOT NULL UNIQUE,
+    agent_name    TEXT NOT NULL,
+    token_id      INTEGER REFERENCES agent_tokens(id) ON DELETE SET NULL,
+    model_id      INTEGER REFERENCES models(id) ON DELETE SET NULL,
+    head_sha256   TEXT,
+    status        TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    error_code    TEXT,
+    error_message TEXT,
+    retry_of      INTEGER REFERENCES agent_runs(id) ON DELETE SET NULL,
+    settings_json TEXT NOT NULL,
+    result_json   TEXT,
+    created_at    TEXT NOT NULL,
+    CHECK ((status = 'ok' AND error_code IS NULL AND result_json IS NOT NULL) OR (status = 'failed' AND error_code IS NOT NULL))
+  );
+  CREATE TABLE agent_run_requests (
+    run_id            INTEGER NOT NULL REFERENCES agent_runs(id) ON DELETE CASCADE,
+    idx               INTEGER NOT NULL CHECK (idx >= 0),
+    device_ms         REAL    NOT NULL,
+    device_compute_ms REAL    NOT NULL,
+    uplink_ms         REAL    NOT NULL,
+    server_ms         REAL    NOT NULL,
+    latency_ms        REAL    NOT NULL,
+    uplink_bytes      INTEGER NOT NULL,
+    PRIMARY KEY (run_id, idx)
+  );
+  `,
 ];

@@ -81,3 +81,17 @@ describe('planning a real model', () => {
     expect(() => validateProblem(negative)).toThrow(expect.objectContaining({ code: 'plan-problem-invalid' }));
   });
 });
+
+describe('Pareto SVG', () => {
+  it('draws every front plan, the knee and the labelled baselines', async () => {
+    const { paretoFront } = await import('../../core/plan/pareto.js');
+    const { computeBaselines } = await import('../../core/plan/baselines.js');
+    const { paretoSvg } = await import('../../core/host/paretoSvg.js');
+    const problem = await buildPlanningProblem(store, request());
+    const front = paretoFront(problem, { points: 10 });
+    const svg = paretoSvg(front.plans, front.knee, computeBaselines(problem), 'test');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect((svg.match(/<circle/g) ?? []).length).toBeGreaterThanOrEqual(front.plans.length + 1);
+    expect(svg).toContain('Neurosurgeon');
+  });
+});
