@@ -20,7 +20,8 @@ import { describePlan } from '../plan/planCost.js';
 import { paretoFront } from '../plan/pareto.js';
 import { computeBaselines } from '../plan/baselines.js';
 import { paretoSvg } from './paretoSvg.js';
-import { validateProblem } from '../plan/solver.js';
+import { solve, validateProblem } from '../plan/solver.js';
+import { exportPlan } from './exportPlan.js';
 import { checkDevice, checkLink, type DeviceProfile } from '../plan/devices.js';
 import { benchHostDevice } from '../run/deviceBench.js';
 
@@ -438,6 +439,38 @@ export function buildCli(): Command {
       }
     });
 
+  program
+    .command('agent')
+    .description('run a device agent: attach this machine to a workbench hub, run the head models it sends (ONNX only)')
+    .requiredOption('--server <url>', 'the hub endpoint, ws://HOST:PORT/agent')
+    .addOption(new Option('--token <token>', 'pairing token from the workbench').env('PARTITA_AGENT_TOKEN').makeOptionMandatory())
+    .option('--name <name>', 'agent name (default: this host name)')
+    .option('--max-retries <n>', 'give up after this many failed reconnections (default: never)', nonNegativeInt('--max-retries'))
+    .option('--max-model-mb <n>', 'largest head model accepted, MiB', positiveInt('--max-model-mb'), 256)
+    .action(async (o: { server: string; token: string; name?: string; maxRetries?: number; maxModelMb: number }) => {
+      const { startDeviceAgent } = await import('../run/deviceAgent.js');
+      const { hostname } = await import('node:os');
+      if (!/^wss?:\/\//.test(o.server)) throw new CoreError('agent-server-invalid', `Server '${o.server}' is not a ws:// or wss:// URL. Pass the hub endpoint, e.g. ws://192.168.1.10:7070/agent.`);
+      const name = (o.name ?? hostname()).replace(/[^A-Za-z0-9_.@:-]/g, '-').slice(0, 100) || 'agent';
+      const agent = startDeviceAgent({
+        server: o.server,
+        token: o.token,
+        name,
+        limits: { maxModelBytes: o.maxModelMb * 2 ** 20 },
+        backoff: { maxAttempts: o.maxRetries ?? Infinity },
+        log: (line) => process.stdout.write(`agent '${name}': ${line}\n`),
+      });
+      const stop = () => void agent.stop();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        await agent.done;
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    });
+
   const links = program.command('links').description('network links between device and server');
   links
     .command('list')
@@ -529,6 +562,35 @@ export function buildCli(): Command {
       const problem = await buildPlanningProblem(store, requestOf(model, o));
       if (o.dumpProblem) writeFileAtomic(o.dumpProblem, JSON.stringify(problem, null, 1) + '\n');
       printOutcome(out, solveWithBaselines(problem));
+    } finally {
+      store.close();
+    }
+  });
+
+  planOptions(
+    program
+      .command('export')
+      .description('plan, then export the configuration as a folder: plan.json, head.onnx, tail.onnx, ORT overrides, AIMET encodings, report.html')
+      .argument('<model>', 'model name or id')
+      .requiredOption('--out <dir>', 'folder to write')
+      .addOption(new Option('--format <f>', 'head weights: simulation (any bits), qdq (INT8), matmul-nbits').choices(['simulation', 'qdq', 'matmul-nbits']).default('simulation'))
+      .option('--calib <dataset>', 'dataset for activation ranges when the link or head quantizes activations'),
+  ).action(async (model: string, o: Record<string, any>, cmd: Command) => {
+    const { store, out } = ctx(cmd);
+    try {
+      const req = requestOf(model, o);
+      const problem = await buildPlanningProblem(store, req);
+      const r = solve(problem);
+      if (r.status !== 'optimal') throw new CoreError('plan-infeasible', `${r.report.message} Nothing was exported.`);
+      const e = await exportPlan(store, model, r.plan, {
+        outDir: o.out,
+        problem,
+        format: o.format,
+        calib: o.calib,
+        inputShape: o.inputShape,
+        request: { device: req.device, link: req.link, server: req.server, objective: req.objective, constraints: problem.constraints },
+      });
+      out.result(e, () => `Exported to ${e.outDir}: ${Object.keys(e.files).join(', ')}.`);
     } finally {
       store.close();
     }

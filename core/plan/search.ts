@@ -13,27 +13,41 @@
  * Why the answer is optimal (for the model, to 1e-12 relative in the goal):
  * 1. Options dominated in (goal coefficient, every row weight) are removed per layer: replacing a dominated option
  *    by its dominator never makes a plan worse or infeasible.
- * 2. Outer loop: every (c, a) gets a lower bound = its constant + the best single-row Lagrangian bound (the exact
- *    LP relaxation of the MCKP with that one row, from per-layer lower convex hulls). Candidates are solved in
- *    increasing bound order and the loop stops once a bound reaches the incumbent.
- * 3. Per (c, a): Lagrange multipliers lam >= 0 for all rows (coordinate ascent, each step an exact 1-D
- *    maximisation; any lam >= 0 gives a valid bound lb), a greedy repair for a first incumbent, then a bounded
- *    dynamic program (below) with a trial cutoff lb + delta: options whose reduced cost at lam is >= delta are fixed
- *    out, states whose bound is >= the trial cutoff are dropped. If the program finds a plan under the trial cutoff
- *    it is the subproblem's optimum (anything better would have survived every test); otherwise delta doubles until
- *    the trial cutoff reaches the incumbent, which proves nothing better exists.
+ * 2. Outer loop: every (c, a) gets a lower bound = its constant + the best single-row LP bound (the exact LP
+ *    relaxation of the MCKP with that one row; by LP duality the best single-row Lagrangian bound), read off
+ *    per-prefix tables of the sorted per-layer hull breakpoints. A pair of rows that cannot be met together even in
+ *    the LP (min of row j's weight under row k exceeds its capacity) discards the pair at once. Candidates are
+ *    solved in increasing bound order; the loop stops once a bound reaches the incumbent.
+ * 3. Per (c, a): multipliers lam >= 0 for all rows (coordinate ascent, each step an exact 1-D maximisation; any
+ *    lam >= 0 gives a valid bound lb), reduced costs rc at lam (an option with rc >= incumbent - lb cannot be in a
+ *    better plan and is fixed out), heuristics for a first incumbent (greedy repair from the Lagrangian argmin and
+ *    from LP roundings), then
+ *    a. a depth-first dive (options in rc order, the tests of point 4, all rows) limited to DIVE_NODES nodes: if it
+ *       finishes it was exhaustive and settles the subproblem;
+ *    b. otherwise the bounded dynamic program with trial cutoffs lb + delta: options with rc >= delta are fixed
+ *       out and states whose bound reaches the trial cutoff are dropped. If the program finds a plan under the trial
+ *       cutoff, it is the subproblem's optimum (anything better would have passed every test); otherwise delta
+ *       doubles until the trial cutoff reaches the incumbent, which proves nothing better exists.
+ *    The program works on a relaxation: only the rows whose multiplier matters are on (row generation). Its best
+ *    final state is the relaxation's optimum under the cutoff; if that state meets the rows that are off it is the
+ *    optimum, otherwise the violated rows are switched on and the program runs again.
  * 4. The dynamic program (Nemhauser-Ullmann with bounds) adds the free layers one at a time and keeps the partial
- *    sums (g, w) that are not dominated (lower or equal g and every w) and pass
- *      - feasibility: w_k + (lightest remaining w_k) <= r_k for every row k;
+ *    sums (g, w) that are not dominated (lower or equal g and every active w; exact for up to two active rows, a
+ *    window of recent states for three) and pass, on the active rows,
+ *      - feasibility: w_k + (lightest remaining w_k) <= r_k;
  *      - the Lagrangian bound: g0 + g + lam.(w - r) + sum_rem min_j (g_j + lam.w_j);
  *      - for each row k, the exact LP bound of the remaining layers under row k, the other rows priced at lam:
  *        g0 + g + sum_{j!=k} lam_j (w_j - r_j) + phi_k(r_k - w_k), phi_k(cap) = min LP goal (g + sum_{j!=k}
  *        lam_j w_j) of the remaining layers with sum w_k <= cap (a convex piecewise-linear function read off the
- *        sorted hull breakpoints of the remaining layers).
+ *        sorted hull breakpoints of the remaining layers);
+ *      - pairwise LP feasibility: w_j + psi_kj(r_k - w_k) <= r_j, psi_kj(cap) = min LP row-j weight of the
+ *        remaining layers with row-k weight <= cap.
+ *    Every test is monotone in (g, w), so a dominated state is never needed.
  * 5. Internally rows are tested with a slack of 1e-11 of their magnitude (a superset of the feasible plans, so the
  *    bounds stay valid); a complete plan becomes the incumbent only after `evaluatePlan` recomputes it and it meets
  *    the rows exactly as planCost defines them. The returned plan is therefore the one `evaluatePlan` computes and
- *    its feasibility is the one the brute force checks.
+ *    its feasibility is the one the brute force checks. (Near ties within ~1e-15 of a row's limit, where the two
+ *    summation orders can disagree, are the only place this argument is not airtight.)
  */
 import type { Plan, PlanningProblem } from '../api/planning.js';
 import { evaluatePlan, linearValue, planQuantities, satisfies, type LinearConstraint } from './planCost.js';
@@ -60,7 +74,7 @@ export interface SearchStats {
   candidates: number;
   /** (cut, activation) pairs that had to be searched (not pruned by their bound). */
   subproblems: number;
-  /** Dynamic-programming states generated over all subproblems. */
+  /** Search nodes over all subproblems: dive nodes plus dynamic-programming states generated. */
   nodes: number;
 }
 
@@ -693,8 +707,9 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
     // Trial cutoffs lb + delta for the dynamic program (header, point 3).
     // Row generation: the program starts with the rows whose multiplier is positive (binding in the LP); if the best
     // state it ends with violates another row, that row is switched on and the program repeats (point 4).
+    // (A row whose multiplier could move the goal by less than 1e-6 of the bound starts off as well.)
     const on = new Uint8Array(m);
-    for (let k = 0; k < m; k++) on[k] = lam[k] > 0 ? 1 : 0;
+    for (let k = 0; k < m; k++) on[k] = lam[k] * scaleW[k] > 1e-6 * Math.abs(lb) ? 1 : 0;
     let delta = Math.max(1e-9 * Math.abs(lb), (cutoff() - lb) / 64, 1e-300);
     for (;;) {
       const trial = Math.min(cutoff(), lb + delta);

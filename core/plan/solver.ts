@@ -26,7 +26,7 @@ export interface SolveStats {
   solveMs: number;
   /** (cut, activation) subproblems that had to be searched. */
   subproblems: number;
-  /** Dynamic-programming states generated. */
+  /** Search nodes: depth-first dive nodes plus dynamic-programming states generated. */
   nodes: number;
   /** (cut, activation) pairs considered. */
   candidates: number;
