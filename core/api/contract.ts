@@ -623,6 +623,16 @@ export const CONTRACT = {
   'plan.baselines': call(z.strictObject({ problem: PlanningProblemSchema }), z.object({ baselines: z.array(BaselinePlanSchema) })),
 
   /**
+   * Everything the live Pareto view redraws on an edit, in one call so the problem is sent and validated once:
+   * the front (as plan.pareto), the optimal plan or infeasibility report (as plan.solve) and the baselines.
+   * Errors: `plan-problem-invalid`.
+   */
+  'plan.explore': call(
+    z.strictObject({ problem: PlanningProblemSchema, points: posInt.max(500).default(50) }),
+    z.object({ front: ParetoFrontSchema, solve: SolveResultSchema, baselines: z.array(BaselinePlanSchema) }),
+  ),
+
+  /**
    * Runs one read-only SQL statement on the store (a read-only connection: writes are refused) and returns at
    * most `maxRows` rows (`truncated` says whether more existed). `params` bind `?` (array) or `@name` (object).
    * Errors: `query-invalid` (syntax, unknown table; the message quotes SQLite's), `query-not-read-only`.

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { CoreError } from '../api/errors.js';
+import type { PlanningProblem } from '../api/planning.js';
 import type { ApiHandlers } from '../rpc/server.js';
 import { JobManager } from '../rpc/jobs.js';
 import { computeBaselines } from '../plan/baselines.js';
@@ -71,8 +72,7 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
   // The budget sweep of a front does not depend on the budget, so a budget edit (the notebook's live case) reuses
   // the sweep of the same problem and adds one solve (withOwnOptimum). A few recent problems are kept.
   const sweeps = new Map<string, ParetoFront>();
-  const pareto = (raw: Parameters<typeof validateProblem>[0], points: number): ParetoFront => {
-    const problem = validateProblem(raw);
+  const pareto = (problem: PlanningProblem, points: number): { front: ParetoFront; own: ReturnType<typeof solve> } => {
     const t0 = performance.now();
     const loose = { ...problem, constraints: { ...problem.constraints, maxDegradation: 1 } };
     const key = createHash('sha256').update(JSON.stringify(loose)).update(`|${points}`).digest('hex');
@@ -83,7 +83,7 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
       if (sweeps.size > 8) sweeps.delete(sweeps.keys().next().value!);
     }
     const own = solve(problem);
-    return withOwnOptimum(base, own.status === 'optimal' ? own.plan : null, performance.now() - t0);
+    return { front: withOwnOptimum(base, own.status === 'optimal' ? own.plan : null, performance.now() - t0), own };
   };
   const handlers: ApiHandlers = {
     'models.list': () => ({ models: store.listModels() }),
@@ -118,7 +118,12 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
     'links.list': () => ({ links: store.listLinks() }),
     'plan.solve': (a) => solve(validateProblem(a.problem)),
     'plan.build': (a) => buildPlanningProblem(store, { ...a, model: String(a.model) }),
-    'plan.pareto': (a) => pareto(a.problem, a.points),
+    'plan.pareto': (a) => pareto(validateProblem(a.problem), a.points).front,
+    'plan.explore': (a) => {
+      const problem = validateProblem(a.problem);
+      const { front, own } = pareto(problem, a.points);
+      return { front, solve: own, baselines: Object.values(computeBaselines(problem)).filter((b) => b !== null) };
+    },
     'plan.baselines': (a) => ({ baselines: Object.values(computeBaselines(validateProblem(a.problem))).filter((b) => b !== null) }),
     'store.query': (a) => runQuery(ro, a.sql, a.params, a.maxRows),
     'jobs.cancel': (a) => jobs.cancel(a.jobId),

@@ -225,8 +225,11 @@ function runs(bits: readonly number[]): string {
   return out.join(', ');
 }
 
+/** A fraction as a percentage: two decimals, or two significant digits below 0.1%. */
 export function formatPercent(fraction: number): string {
-  return `${(fraction * 100).toFixed(2)}%`;
+  const pct = fraction * 100;
+  if (pct === 0 || Math.abs(pct) >= 0.1) return `${pct.toFixed(2)}%`;
+  return `${Number(pct.toPrecision(2))}%`;
 }
 
 export function formatMs(ms: number): string {
@@ -234,7 +237,9 @@ export function formatMs(ms: number): string {
 }
 
 export function formatBytes(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  if (Math.abs(bytes) >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  if (Math.abs(bytes) >= 2 ** 10) return `${(bytes / 2 ** 10).toFixed(1)} KiB`;
+  return `${Math.round(bytes)} B`;
 }
 
 /** A one-line summary of a plan, e.g. for messages and tables. */

@@ -446,7 +446,7 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
   const keptCount = new Int32Array(maxCut);
   const segT = new Float64Array(N + 1);
   const segDw = new Float64Array(N + 1);
-  const lagV = new Float64Array(N);
+  const rowUse = new Float64Array(N);
 
   /** Lagrangian dual value for the head 0..c-1 at multipliers lam. */
   const dual = (cand: Candidate, lam: Float64Array): number => {
@@ -540,7 +540,7 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
    * Heuristic incumbents (never needed for correctness, only for speed): from a start assignment, repair the rows
    * greedily (the move with the least goal increase per unit of normalised violation removed; ties: the larger
    * removal), then improve the goal by single moves that keep every row. Starts: the Lagrangian argmin and, with
-   * several rows, the assignment lightest in the normalised rows.
+   * several rows, the assignment lightest in the normalised rows and the LP roundings of every pair of rows.
    */
   const greedy = (cand: Candidate): void => {
     const c = cand.cut;
@@ -678,14 +678,14 @@ export function compileSearch(problem: PlanningProblem, goal: readonly number[],
           if (scaleW[k] > 0) use += optW[j * m + k] / scaleW[k];
         }
         rc[j] = v;
-        lagV[j] = use;
+        rowUse[j] = use;
         if (v < mv) mv = v;
       }
       for (let j = s0; j < s0 + n; j++) {
         rc[j] -= mv;
         // insertion sort of the layer's options by (rc, use)
         let p = j;
-        while (p > s0 && (rc[order[p - 1]] > rc[j] || (rc[order[p - 1]] === rc[j] && lagV[order[p - 1]] > lagV[j]))) {
+        while (p > s0 && (rc[order[p - 1]] > rc[j] || (rc[order[p - 1]] === rc[j] && rowUse[order[p - 1]] > rowUse[j]))) {
           order[p] = order[p - 1];
           p--;
         }

@@ -62,6 +62,8 @@ export interface BenchOptions {
   table?: boolean;
   /** A MIP solver for the comparison (highs-js's loaded module). */
   mip?: MipSolverLike;
+  /** Timed MIP solves (default 3). */
+  mipRuns?: number;
 }
 
 export function benchSolver(opts: BenchOptions = {}): SolverBench {
@@ -124,7 +126,7 @@ export function benchSolver(opts: BenchOptions = {}): SolverBench {
 
   if (opts.mip) {
     const model = toCplexLp(problem);
-    const mipRuns = 3;
+    const mipRuns = Math.max(1, opts.mipRuns ?? 3);
     const sols = Array.from({ length: mipRuns }, () =>
       time(() => opts.mip!.solve(model.lp, { mip_rel_gap: 0, mip_abs_gap: 0, mip_feasibility_tolerance: 1e-9, primal_feasibility_tolerance: 1e-9, output_flag: false })),
     );

@@ -54,11 +54,8 @@ export async function evaluatePareto(api: ApiClient, cache: PlanningCache, setti
   const s = checkPlanSettings(settingsValue);
   const base = await cache.problem(s);
   const problem: PlanningProblem = { ...base, objective: s.objective, constraints: s.constraints };
-  const [front, solve, { baselines }] = await Promise.all([
-    api['plan.pareto']({ problem, points: points ?? s.points ?? 50 }),
-    api['plan.solve']({ problem }),
-    api['plan.baselines']({ problem }),
-  ]);
+  // One call: the 85 KB problem of a large model crosses the socket and is validated once per edit, not three times.
+  const { front, solve, baselines } = await api['plan.explore']({ problem, points: points ?? s.points ?? 50 });
   return {
     settings: { ...s, problem: s.problem ? { inline: true } : undefined },
     model: s.problem ? null : s.model!,

@@ -5,7 +5,7 @@ import { loadHighs } from './highs.js';
 
 describe('benchSolver', () => {
   it('returns timings, and HiGHS finds the same optimum on the benchmark problem', async () => {
-    const b = benchSolver({ runs: 11, seeds: 2, paretoRuns: 0, table: false, mip: await loadHighs() });
+    const b = benchSolver({ runs: 11, seeds: 2, paretoRuns: 0, table: false, mip: await loadHighs(), mipRuns: 1 });
     console.log(
       `solver bench (short): single solve median ${b.singleSolve.medianMs.toFixed(2)} ms (cut ${b.singleSolve.cut}, ${b.singleSolve.nodes} nodes); ` +
         `random 60-layer problems median ${b.randomProblems.medianMs.toFixed(2)} ms, max ${b.randomProblems.maxMs.toFixed(1)} ms; ` +

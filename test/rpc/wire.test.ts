@@ -18,7 +18,7 @@ describe('the contract', () => {
   it('names every method of the workbench, and marks the long ones as jobs', () => {
     expect(METHOD_NAMES).toEqual([
       'models.list', 'models.import', 'models.get', 'models.layers', 'profile.run', 'datasets.list', 'datasets.addFashionMnist', 'eval.run',
-      'quant.quantize', 'sensitivity.run', 'devices.list', 'links.list', 'plan.solve', 'plan.build', 'plan.pareto', 'plan.baselines', 'store.query', 'jobs.cancel',
+      'quant.quantize', 'sensitivity.run', 'devices.list', 'links.list', 'plan.solve', 'plan.build', 'plan.pareto', 'plan.baselines', 'plan.explore', 'store.query', 'jobs.cancel',
       'notebooks.list', 'notebooks.get', 'notebooks.save',
     ]);
     expect(METHOD_NAMES.filter(isJobMethod)).toEqual(['profile.run', 'eval.run', 'quant.quantize', 'sensitivity.run']);
