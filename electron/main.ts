@@ -20,6 +20,7 @@ import { createHandlers } from '../core/host/handlers.js';
 import { seedDefaults } from '../core/host/seed.js';
 import { SqliteStore } from '../core/store/sqliteStore.js';
 import type { BrowserWindow, ElectronMain, MenuItemOptions } from './electronTypes.js';
+import { workbenchCsp } from '../core/host/csp.js';
 
 const electron = createRequire(import.meta.url)('electron') as ElectronMain;
 const { app, BrowserWindow: Window, ipcMain, Menu, dialog, session } = electron;
@@ -28,19 +29,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const rendererDir = join(here, '..', 'renderer');
 
 /** The page may load its own files and blob workers, and talk to nothing: the API is IPC, not the network. */
-export const ELECTRON_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "worker-src 'self' blob:",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  "connect-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-  "object-src 'none'",
-].join('; ');
+export const ELECTRON_CSP = workbenchCsp([]);
 
 const MAX_RECENT = 10;
 

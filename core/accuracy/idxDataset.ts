@@ -76,3 +76,12 @@ export function loadIdxDataset(imagesPath: string, labelsPath: string | null): L
 
 /** Where Debian's dataset-fashion-mnist package puts the files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+
+/** Samples offset..offset+count of an image set as float32 pixels in [0, 1] (the zoo's input convention), row-major. */
+export function pixelBatch(data: LabelledImages, offset: number, count: number): Float32Array {
+  const per = data.sampleShape.reduce((a, b) => a * b, 1);
+  const src = data.pixels.subarray(offset * per, (offset + count) * per);
+  const x = new Float32Array(src.length);
+  for (let i = 0; i < x.length; i++) x[i] = src[i] / 255;
+  return x;
+}

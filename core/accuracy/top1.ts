@@ -1,5 +1,5 @@
 import { CoreError } from '../api/errors.js';
-import type { LabelledImages } from './idxDataset.js';
+import { pixelBatch, type LabelledImages } from './idxDataset.js';
 
 /** Runs a batch of float inputs (NCHW, [0,1] pixels) and returns the logits, row-major [batch, classes]. */
 export type BatchInfer = (input: Float32Array, dims: number[]) => Promise<Float32Array>;
@@ -42,15 +42,12 @@ export async function evaluateTop1(
   const count = Math.min(opts.limit ?? data.count, data.count - offset);
   if (count <= 0) throw new CoreError('dataset-empty', `No samples to evaluate (offset ${offset}, ${data.count} samples). Lower --offset or --limit.`);
   const batchSize = opts.batchSize ?? 256;
-  const per = data.sampleShape.reduce((a, b) => a * b, 1);
   const predictions = new Uint8Array(count);
   let correct = 0;
   for (let start = 0; start < count; start += batchSize) {
     if (opts.signal?.aborted) throw new CoreError('cancelled', 'Evaluation was cancelled.');
     const b = Math.min(batchSize, count - start);
-    const input = new Float32Array(b * per);
-    const src = data.pixels.subarray((offset + start) * per, (offset + start + b) * per);
-    for (let i = 0; i < input.length; i++) input[i] = src[i] / 255;
+    const input = pixelBatch(data, offset + start, b);
     const logits = await infer(input, [b, ...sampleDims]);
     const classes = logits.length / b;
     for (let i = 0; i < b; i++) {

@@ -5,6 +5,7 @@ import { CoreError } from '../api/errors.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
 import { startApiServer, type ApiServer } from './apiServer.js';
 import { createHandlers } from './handlers.js';
+import { workbenchCsp } from './csp.js';
 import { packageRoot } from './packageRoot.js';
 
 /** The renderer bundle `npm run build` writes. */
@@ -27,19 +28,7 @@ export async function serveWorkbench(store: SqliteStore, o: { port?: number; tok
     staticDir,
     port: o.port,
     token: o.token,
-    csp: (origin, ws) =>
-      [
-        "default-src 'none'",
-        "script-src 'self'",
-        "worker-src 'self' blob:",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data:",
-        "font-src 'self' data:",
-        `connect-src ${[origin, ...ws].join(' ')}`,
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-      ].join('; '),
+    csp: (origin, ws) => workbenchCsp([origin, ...ws]),
   });
   return {
     ...server,

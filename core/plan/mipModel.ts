@@ -8,7 +8,8 @@
  *   min  sum_{l,q} coef_obj(l,q) y + sum_{c,a} const_obj(c,a) x
  *   s.t. degradation, latency (if SLO), memory (if enforced): the same split into per-option and per-(c,a) terms.
  *
- * Units are rescaled per row for the solver's absolute tolerances: degradation in percent, memory in MiB.
+ * Units are rescaled per row for the solver's absolute tolerances: degradation in percent, memory in MiB, and the
+ * objective normalised (see objectiveScale).
  */
 import type { PlanningProblem } from '../api/planning.js';
 import { DEGRADATION_TOLERANCE, LATENCY_RELATIVE_TOLERANCE } from './planCost.js';
@@ -19,6 +20,9 @@ const MEM_SCALE = 1 / 2 ** 20;
 
 export interface MipModel {
   lp: string;
+  /** The LP's objective is the plan objective times this factor (coefficients normalised to at most 1 in size, so
+   * the solver's absolute tolerances do not swallow objectives of 1e-8 such as a cost-only one). */
+  objectiveScale: number;
   /** Turns the solver's column values into a plan choice. */
   decode(columns: Record<string, { Primal: number }>): PlanChoice;
 }
@@ -113,9 +117,13 @@ export function toCplexLp(problem: PlanningProblem): MipModel {
   if (k.sloMs !== undefined) rows.push(` lat: ${wrap(linear(lat))} <= ${num(k.sloMs * (1 + LATENCY_RELATIVE_TOLERANCE))}`);
   if (k.enforceMemory) rows.push(` mem: ${wrap(linear(mem))} <= ${num(device.memoryBytes * MEM_SCALE)}`);
   const allVars = [...xs.map((x) => x.name), ...ys.map((y) => y.name)];
+  let maxCoef = 0;
+  for (const [c] of obj) maxCoef = Math.max(maxCoef, Math.abs(c));
+  const objectiveScale = maxCoef > 0 ? 1 / maxCoef : 1;
+  const scaledObj: [number, string][] = obj.map(([c, v]) => [c * objectiveScale, v]);
   const lp = [
     'Minimize',
-    ` obj: ${wrap(linear(obj.length ? obj : [[0, 'x_L']]))}`,
+    ` obj: ${wrap(linear(scaledObj.length ? scaledObj : [[0, 'x_L']]))}`,
     'Subject To',
     ...rows,
     'Binary',
@@ -135,5 +143,5 @@ export function toCplexLp(problem: PlanningProblem): MipModel {
     }
     return { cut: x.cut, bits, activationBits: x.act };
   };
-  return { lp, decode };
+  return { lp, objectiveScale, decode };
 }

@@ -53,11 +53,9 @@ export function randomProblem(seed: number, o: RandomProblemOptions): PlanningPr
   const powerComputeW = U(2, 6);
   const layers: PlanningProblem['layers'] = [];
   let modelWeightBytes = 0;
-  let totalMacs = 0;
   for (let i = 0; i < L; i++) {
     const params = Math.round(logU(1e3, 3e6));
     const macs = Math.round(params * logU(1, 3000));
-    totalMacs += macs;
     const channels = Math.round(Math.sqrt(params) / 3) + 1;
     const t32 = (macs / devMacsPerMs) * noise(0.2) + 0.01;
     const sens = logU(0.05, 20);
@@ -92,7 +90,6 @@ export function randomProblem(seed: number, o: RandomProblemOptions): PlanningPr
       })),
     });
   }
-  void totalMacs;
 
   const zeroSome = (x: number): number => (rand() < 0.2 ? 0 : x);
   let objective = o.objective ?? { latency: zeroSome(U(0, 1)), energy: zeroSome(U(0, 200)), cost: zeroSome(U(0, 2e6)) };

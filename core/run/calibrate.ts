@@ -1,5 +1,5 @@
 import { CoreError } from '../api/errors.js';
-import type { LabelledImages } from '../accuracy/idxDataset.js';
+import { pixelBatch, type LabelledImages } from '../accuracy/idxDataset.js';
 import type { ModelGraph } from '../onnx/graph.js';
 import type { onnx } from '../onnx/generated/onnxProto.js';
 import { encodeModel } from '../onnx/modelCodec.js';
@@ -47,15 +47,12 @@ export async function calibrateRanges(
   const observers = new Map<string, RangeObserver>(
     all.map((t) => [t, o.method === 'minmax' ? new MinMaxObserver() : o.method === 'percentile' ? new PercentileObserver(o.percentile ?? 99.99) : new MseObserver()]),
   );
-  const per = data.sampleShape.reduce((a, b) => a * b, 1);
   const batch = o.batchSize ?? 64;
   try {
     for (let start = 0; start < o.samples; start += batch) {
       if (o.signal?.aborted) throw new CoreError('cancelled', 'Calibration was cancelled.');
       const n = Math.min(batch, o.samples - start);
-      const x = new Float32Array(n * per);
-      const src = data.pixels.subarray((o.offset + start) * per, (o.offset + start + n) * per);
-      for (let i = 0; i < x.length; i++) x[i] = src[i] / 255;
+      const x = pixelBatch(data, o.offset + start, n);
       if (observers.has(inputName)) observers.get(inputName)!.observe(x);
       const out = wanted.length ? await session.run({ [inputName]: new ort.Tensor('float32', x, [n, ...sampleDims]) }, wanted) : {};
       for (const t of wanted) {

@@ -1,4 +1,4 @@
-import type { LabelledImages } from '../accuracy/idxDataset.js';
+import { pixelBatch, type LabelledImages } from '../accuracy/idxDataset.js';
 import { CoreError } from '../api/errors.js';
 import type { ModelGraph } from '../onnx/graph.js';
 import type { onnx } from '../onnx/generated/onnxProto.js';
@@ -38,7 +38,6 @@ export async function calibrateChannelStats(
   const wanted = [...tensors.keys()].filter((t) => t !== inputName && t !== outName);
   const stats = new Map([...tensors].map(([t, k]) => [t, new ChannelStatsObserver(k)]));
   const session = await createSession(encodeModel(withExtraOutputs(model, wanted)), modelName, { optimization: 'disabled', threads: 1 });
-  const per = data.sampleShape.reduce((a, b) => a * b, 1);
   const batch = o.batchSize ?? 250;
   let logits: Float32Array | undefined;
   let classes = 0;
@@ -46,9 +45,7 @@ export async function calibrateChannelStats(
     for (let start = 0; start < o.samples; start += batch) {
       if (o.signal?.aborted) throw new CoreError('cancelled', 'Calibration was cancelled.');
       const n = Math.min(batch, o.samples - start);
-      const x = new Float32Array(n * per);
-      const src = data.pixels.subarray((o.offset + start) * per, (o.offset + start + n) * per);
-      for (let i = 0; i < x.length; i++) x[i] = src[i] / 255;
+      const x = pixelBatch(data, o.offset + start, n);
       stats.get(inputName)?.observe(x);
       const out = await session.run({ [inputName]: new ort.Tensor('float32', x, [n, ...sampleDims]) }, [outName, ...wanted]);
       for (const t of wanted) stats.get(t)!.observe(out[t].data as Float32Array);

@@ -1,4 +1,4 @@
-import type { LabelledImages } from '../accuracy/idxDataset.js';
+import { pixelBatch, type LabelledImages } from '../accuracy/idxDataset.js';
 import { CoreError } from '../api/errors.js';
 import { createSession, ort, type SessionSettings } from './ortSession.js';
 
@@ -19,16 +19,13 @@ export interface SliceOptions {
 export async function runLogits(bytes: Uint8Array, name: string, data: LabelledImages, o: SliceOptions): Promise<{ logits: Float32Array; classes: number }> {
   const session = await createSession(bytes, name, { optimization: 'all', threads: 1, ...o.settings });
   try {
-    const per = data.sampleShape.reduce((a, b) => a * b, 1);
     const batch = o.batchSize ?? 500;
     let out: Float32Array | undefined;
     let classes = 0;
     for (let start = 0; start < o.count; start += batch) {
       if (o.signal?.aborted) throw new CoreError('cancelled', 'The run was cancelled.');
       const n = Math.min(batch, o.count - start);
-      const x = new Float32Array(n * per);
-      const src = data.pixels.subarray((o.offset + start) * per, (o.offset + start + n) * per);
-      for (let i = 0; i < x.length; i++) x[i] = src[i] / 255;
+      const x = pixelBatch(data, o.offset + start, n);
       const r = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', x, [n, ...o.sampleDims]) });
       const y = r[session.outputNames[0]].data as Float32Array;
       classes = y.length / n;

@@ -1,25 +1,18 @@
 /**
  * (b) The solver against an independent MIP (core/plan/mipModel.ts, solved by HiGHS with mip_rel_gap 0 and tight
- * tolerances) on large random problems with an SLO and a memory limit. HiGHS's plan is re-evaluated with
- * evaluatePlan, so both sides are compared on the same cost model.
+ * tolerances, MIP_OPTIONS) on large random problems with an SLO and a memory limit. HiGHS's plan is re-evaluated
+ * with evaluatePlan, so both sides are compared on the same cost model.
  */
 import { describe, expect, it } from 'vitest';
 import { toCplexLp } from '../../core/plan/mipModel.js';
 import { evaluatePlan, isFeasible } from '../../core/plan/planCost.js';
 import { solve } from '../../core/plan/solver.js';
+import { MIP_OPTIONS } from '../../core/plan/solverBench.js';
 import { median } from '../../core/util/stats.js';
 import { relClose } from './bruteForce.js';
 import { loadHighs } from './highs.js';
 import { randomProblem } from './randomProblem.js';
 
-const HIGHS_OPTIONS = {
-  mip_rel_gap: 0,
-  mip_abs_gap: 0,
-  mip_feasibility_tolerance: 1e-9,
-  primal_feasibility_tolerance: 1e-9,
-  dual_feasibility_tolerance: 1e-9,
-  output_flag: false,
-};
 
 describe('solver vs HiGHS MIP', () => {
   it('20 random problems, 40-60 layers x 7 precisions x 4 activation precisions, SLO and memory: same optimum to 1e-9', async () => {
@@ -34,7 +27,7 @@ describe('solver vs HiGHS MIP', () => {
       ours.push(performance.now() - t0);
       const model = toCplexLp(p);
       const t1 = performance.now();
-      const sol = highs.solve(model.lp, HIGHS_OPTIONS);
+      const sol = highs.solve(model.lp, MIP_OPTIONS);
       theirs.push(performance.now() - t1);
       if (sol.Status === 'Infeasible') {
         expect(r.status, `seed ${7000 + s}`).toBe('infeasible');
@@ -50,7 +43,7 @@ describe('solver vs HiGHS MIP', () => {
       expect(isFeasible(p, hp), `seed ${7000 + s}: HiGHS plan infeasible by the exact test`).toBe(true);
       // ... and has the same objective as ours.
       expect(relClose(r.plan.objective, hp.objective), `seed ${7000 + s}: ours ${r.plan.objective}, HiGHS ${hp.objective}`).toBe(true);
-      expect(relClose(r.plan.objective, sol.ObjectiveValue), `seed ${7000 + s}: HiGHS objective value ${sol.ObjectiveValue}`).toBe(true);
+      expect(relClose(r.plan.objective, sol.ObjectiveValue / model.objectiveScale), `seed ${7000 + s}: HiGHS objective value ${sol.ObjectiveValue}`).toBe(true);
     }
     console.log(`MIP cross-check (b): ${optimal} optimal / 20; median solve ours ${median(ours).toFixed(2)} ms, HiGHS ${median(theirs).toFixed(1)} ms`);
     expect(optimal).toBeGreaterThanOrEqual(12);

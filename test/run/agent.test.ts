@@ -43,7 +43,7 @@ function spawnAgent(server: string, token: string, name: string, extra: string[]
   });
   procs.push(child);
   let text = '';
-  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => ((text += d.toString()), process.env.AGENT_TEST_LOG && console.log(d.toString())));
   child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, out: () => text, exited };
@@ -88,7 +88,7 @@ describe('device agent (separate process, real WebSocket on 127.0.0.1)', () => {
     expect(parts.headBytes).not.toBeNull();
     expect(parts.tailBytes).not.toBeNull();
     wholeBytes = encodeModel(proto);
-    hub = await startAgentHub({ store: t.store, heartbeatMs: 2000 });
+    hub = await startAgentHub({ store: t.store, heartbeatMs: 2000, log: (l) => process.env.AGENT_TEST_LOG && console.log('hub:', l) });
     token = hub.createPairingToken('test device');
   });
 
