@@ -566,7 +566,8 @@ export async function startAgentHub(options: AgentHubOptions): Promise<AgentHub>
               .then(() => (failed ? undefined : serve(index, deviceMs, computeMs, frame, socketMs)))
               .then(() => {
                 if (failed) return;
-                o.onProgress?.(++finished, o.requests);
+                finished++;
+                o.onProgress?.(finished, o.requests);
                 if (finished === o.requests) {
                   clearTimeout(timer);
                   o.signal?.removeEventListener('abort', onAbort);
@@ -667,6 +668,7 @@ export async function startAgentHub(options: AgentHubOptions): Promise<AgentHub>
       for (const c of [...all]) {
         if (c.tokenId === id && !isTokenActive(store, id)) {
           c.closeError = new CoreError('agent-disconnected', `Agent '${c.name ?? c.id}' was disconnected: its pairing token was revoked.`);
+          if (c.name && byName.get(c.name) === c) byName.delete(c.name);
           c.ws.close(CLOSE_CODES.policy, 'token revoked');
           setTimeout(() => c.ws.terminate(), 1000).unref();
         }
@@ -680,6 +682,7 @@ export async function startAgentHub(options: AgentHubOptions): Promise<AgentHub>
       const c = byName.get(name);
       if (!c) return false;
       c.closeError = new CoreError('agent-disconnected', `Agent '${name}' was disconnected by the workbench.`);
+      byName.delete(name);
       c.ws.terminate();
       return true;
     },

@@ -223,7 +223,7 @@ export function startDeviceAgent(o: DeviceAgentOptions): DeviceAgent {
         expected = null;
         if (!exp) return fail({ code: 'agent-protocol', message: `An unannounced binary frame of ${buf.length} bytes arrived from the hub. Announce every binary frame with its JSON header first.`, close: CLOSE_CODES.unsupportedData });
         if (buf.length !== exp.bytes) {
-          return fail({ code: buf.length > exp.bytes ? 'frame-too-large' : 'agent-protocol', message: `A binary frame of ${buf.length} bytes arrived where ${exp.bytes} were announced. Send exactly the announced bytes.`, close: buf.length > exp.bytes ? CLOSE_CODES.tooBig : CLOSE_CODES.policy });
+          return fail({ code: buf.length > exp.bytes ? 'frame-too-large' : 'agent-protocol', message: `A binary frame of ${buf.length} bytes arrived where ${exp.bytes} were announced. Send exactly the announced bytes.`, close: buf.length > exp.bytes ? CLOSE_CODES.tooBig : CLOSE_CODES.policy }, exp.kind === 'model' ? exp.id : exp.runId);
         }
         if (exp.kind === 'model') {
           const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).slice();

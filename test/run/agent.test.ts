@@ -171,8 +171,10 @@ describe('device agent (separate process, real WebSocket on 127.0.0.1)', () => {
     const second = await hub.runOnAgent('dev1', parts, { requests: n, inputs: inputs(n), optimization: 'disabled', keepOutputs: true });
     expect(second.modelUploaded).toBe(false);
     expect(second.bytes.modelUpload).toBe(0);
-    expect(second.bytes.socketSent).toBeLessThan(parts.headBytes!.length);
-    expect(second.bytes.socketSent).toBeLessThan(first.bytes.socketSent - parts.headBytes!.length + 1024);
+    expect(second.bytes.socketSent - second.bytes.inputsDown).toBeLessThan(3000);
+    expect(first.bytes.socketSent - second.bytes.socketSent).toBeGreaterThanOrEqual(parts.headBytes!.length);
+    expect(first.bytes.socketSent - second.bytes.socketSent).toBeLessThan(parts.headBytes!.length + 500);
+    expect(second.bytes.inputsDown).toBe(first.bytes.inputsDown);
     for (let i = 0; i < n; i++) expect(sameBytes(second.outputs![i][0].data, first.outputs![i][0].data)).toBe(true);
   });
 
