@@ -12,7 +12,7 @@ export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  addEventListener(type: 'open' | 'close', cb: () => void): void;
+  addEventListener(type: 'open' | 'close' | 'error', cb: () => void): void;
   addEventListener(type: 'message', cb: (e: { data: unknown }) => void): void;
 }
 
@@ -25,9 +25,14 @@ export function browserWsPort(ws: WebSocketLike): Port {
   const queue: string[] = [];
   let closed = false;
 
+  let closeWhenOpen = false;
   ws.addEventListener('open', () => {
+    if (closeWhenOpen) return ws.close(1000);
     for (const text of queue.splice(0)) ws.send(text);
   });
+  // A failed connection also ends in 'close', which is where callers learn of it; the error event itself carries
+  // nothing more (and an unheard one is an uncaught exception in Node's ws client).
+  ws.addEventListener('error', () => {});
   ws.addEventListener('message', (e) => {
     if (closed) return;
     let msg: unknown;
@@ -59,7 +64,10 @@ export function browserWsPort(ws: WebSocketLike): Port {
       return () => messageListeners.delete(cb);
     },
     close() {
-      ws.close(1000);
+      // Closing a socket that is still connecting aborts the handshake, which some clients report as an error;
+      // finishing the handshake first and closing right away is the same for the caller and quiet.
+      if (ws.readyState === CONNECTING) closeWhenOpen = true;
+      else ws.close(1000);
     },
     onClose(cb) {
       closeListeners.add(cb);
