@@ -12,7 +12,7 @@ import { blockSizeFor, quantizableLayers, type QuantizableLayer } from './quanti
 import { dequantizeWeights, fp16Round, quantizeWeights } from './weightQuant.js';
 
 /** 1.5 * 2^23: adding and subtracting it rounds a float32 to the nearest integer, ties to even (|x| < 2^22). */
-const ROUNDING_MAGIC = 12582912;
+export const ROUNDING_MAGIC = 12582912;
 
 /**
  * The simulation writer: a float ONNX model that computes what the quantized model computes, at any bit width,

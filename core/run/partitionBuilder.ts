@@ -12,7 +12,7 @@ import { writeMatMulNBitsModel } from '../quant/matMulNBitsWriter.js';
 import { writeQdqModel } from '../quant/qdqWriter.js';
 import { defaultQuantConfig, LAYER_BITS, type LayerBits, type QuantConfig } from '../quant/quantConfig.js';
 import { outputRangeTensor, quantizableLayers, type QuantizableLayer } from '../quant/quantizableLayers.js';
-import { weightSpec, writeSimulationModel } from '../quant/simulationWriter.js';
+import { ROUNDING_MAGIC, weightSpec, writeSimulationModel } from '../quant/simulationWriter.js';
 import { groupCountOf, groupShapeFor } from '../quant/weightQuant.js';
 
 /**
@@ -95,8 +95,6 @@ export interface Partitions {
 const T = onnx.TensorProto.DataType;
 /** Metadata key of both halves: the wire tensors as JSON (WireTensor without `elements`). */
 export const LINK_METADATA_KEY = 'partita.link';
-/** 1.5 * 2^23: adding and subtracting it rounds a float32 to the nearest integer, ties to even (as in the simulation writer). */
-const ROUNDING_MAGIC = 12582912;
 
 /**
  * Builds head and tail for a plan. `shapes` (from probeShapes) gives the element types of the cut tensors the model
