@@ -3,7 +3,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { CoreError } from '../api/errors.js';
 import { sha256Hex } from '../util/hash.js';
 import { buildGraph, type ModelGraph } from '../onnx/graph.js';
-import type { onnx } from '../onnx/generated/onnxProto.js';
+import { onnx } from '../onnx/generated/onnxProto.js';
 import { decodeModel, encodeModel, int64ToNumber, resolveExternalData } from '../onnx/modelCodec.js';
 import { declaredValues } from '../onnx/modelEdit.js';
 import { createSession } from '../run/ortSession.js';
@@ -113,7 +113,7 @@ export function loadModel(store: SqliteStore, ref: string | number): LoadedModel
 }
 
 function hasExternalData(m: onnx.IModelProto): boolean {
-  const T = 1; // TensorProto.DataLocation.EXTERNAL
+  const T = onnx.TensorProto.DataLocation.EXTERNAL;
   const inGraph = (g: onnx.IGraphProto | null | undefined): boolean =>
     !!g &&
     ((g.initializer ?? []).some((t) => t.dataLocation === T) ||
