@@ -289,6 +289,8 @@ export const DeviceProfileSchema = z.object({
   elementsPerSecond: nonNeg,
   /** Fixed cost of launching one layer. */
   layerOverheadMs: nonNeg,
+  /** Fixed cost of one inference besides its layers. */
+  inferenceOverheadMs: nonNeg.optional(),
   /** Memory available to the model (weights + activations). */
   memoryBytes: nonNeg,
   /** Power draw in watts while computing, idle, transmitting, receiving. */
@@ -394,6 +396,70 @@ export const ParetoFrontSchema = z.object({
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// Device agents and runs
+
+/** An agent attached to the workbench's hub (live: heartbeats, round trip, bytes so far). */
+export const AgentInfoSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  hardware: z.object({ cpu: z.string(), cores: nonNegInt, memoryBytes: nonNeg, arch: z.string(), platform: z.string(), node: z.string(), ort: z.string() }),
+  tokenId: nonNegInt,
+  connectedAt: isoDate,
+  lastHeartbeatAt: isoDate.nullable(),
+  rttMs: nonNeg.nullable(),
+  cachedModels: z.array(z.string()),
+  bytesSent: nonNeg,
+  bytesReceived: nonNeg,
+  modelBytesSent: nonNeg,
+});
+
+export const PairingTokenSchema = z.object({ id: posInt, label: z.string(), createdAt: isoDate, revokedAt: isoDate.nullable(), lastUsedAt: isoDate.nullable() });
+
+const stageTimes = z.object({ deviceMs: z.number(), uplinkMs: z.number(), serverMs: z.number(), downlinkMs: z.number(), latencyMs: z.number() });
+
+/** A stored run of a plan (local, or with the head on an agent), with the planner's prediction beside it. */
+export const PlanRunSchema = z.object({
+  id: posInt,
+  planId: posInt.nullable(),
+  modelId: posInt,
+  target: z.enum(['local', 'agent']),
+  agentName: z.string().nullable(),
+  device: z.string(),
+  link: z.string(),
+  server: z.string(),
+  cut: nonNegInt,
+  plan: z.object({ cut: nonNegInt, bits: z.array(z.number().int()), activationBits: z.number().int().nullable() }),
+  status: z.enum(['ok', 'failed']),
+  errorCode: z.string().nullable(),
+  errorMessage: z.string().nullable(),
+  retryOf: posInt.nullable(),
+  requests: nonNegInt,
+  pipelined: z.boolean(),
+  predicted: z.record(z.string(), z.unknown()).nullable(),
+  measured: z.record(z.string(), z.unknown()).nullable(),
+  top1: z.number().nullable(),
+  createdAt: isoDate,
+});
+
+export const PlanRunResultSchema = z.object({
+  run: PlanRunSchema,
+  predicted: z
+    .object({ latencyMs: z.number(), breakdownMs: z.record(z.string(), z.number()), downloadMs: z.number(), headWeightBytes: z.number(), uplinkBytes: z.number() })
+    .nullable(),
+  predictionError: z.string().nullable(),
+  measured: z.object({
+    median: stageTimes,
+    p90: stageTimes,
+    throughputRps: z.number(),
+    requestsMs: z.number(),
+    download: z.object({ bytes: z.number(), ms: z.number() }).nullable(),
+    bytes: z.record(z.string(), z.number()),
+  }),
+  relativeError: stageTimes.nullable(),
+  top1: z.number().nullable(),
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Store queries
 
 /** A query cell: BLOBs come back as the string `<blob N bytes>`, integers beyond 2^53 as strings. */
@@ -413,8 +479,21 @@ export const NotebookCellSchema = z.strictObject({
   source: z.string().max(1_000_000),
 });
 
+/**
+ * The notebook document format this core reads and writes (`*.notebook.json` files, `notebooks.save`). A file
+ * without `format` is format 1; a newer format is refused (`notebook-too-new` when read from a file).
+ */
+export const NOTEBOOK_FORMAT = 1;
+
 export const NotebookSchema = z
   .strictObject({
+    /** Document format version (default 1, for files written before the field existed); at most NOTEBOOK_FORMAT. */
+    format: z
+      .number()
+      .int()
+      .min(1)
+      .max(NOTEBOOK_FORMAT, `this Partita reads notebook format ${NOTEBOOK_FORMAT} and older; update Partita to open a newer notebook`)
+      .default(NOTEBOOK_FORMAT),
     /** Absent for a notebook never saved; assigned by `notebooks.save`. */
     id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a notebook id is 1 to 64 letters, digits, "_" or "-"').optional(),
     name: z.string().min(1).max(200),
@@ -663,6 +742,59 @@ export const CONTRACT = {
    * notebook. Errors: `notebook-unknown` (an id that does not exist).
    */
   'notebooks.save': call(z.strictObject({ notebook: NotebookSchema }), z.object({ notebook: SavedNotebookSchema })),
+
+  /** The agents attached to this workbench's hub, live, and the hub's address (null when no hub runs). */
+  'agents.list': call(NoArgSchema, z.object({ hubUrl: z.string().nullable(), agents: z.array(AgentInfoSchema) })),
+
+  /** The pairing tokens (never the tokens themselves: only their hashes are kept). */
+  'agents.tokens': call(NoArgSchema, z.object({ tokens: z.array(PairingTokenSchema) })),
+
+  /**
+   * A new pairing token for `partita agent --token`: 256 random bits, returned here once and stored only as its
+   * SHA-256. Errors: `agent-hub-off`.
+   */
+  'agents.pair': call(z.strictObject({ label: z.string().min(1).max(200) }), z.object({ id: posInt, label: z.string(), token: z.string(), hubUrl: z.string() })),
+
+  /** Revokes a pairing token and drops the agents attached with it; `revoked` is false when it was not live. */
+  'agents.revoke': call(z.strictObject({ id: posInt }), z.object({ revoked: z.boolean() })),
+
+  /**
+   * Job: micro-benchmarks on an attached agent, returned as a device profile; `saveAs` stores it as a measured
+   * device of that name (for the planner). Errors: `agent-unknown`, `agent-disconnected`, `agent-timeout`.
+   */
+  'agents.bench': job(
+    z.strictObject({ agent: z.string().min(1).max(100), runs: posInt.max(10_000).optional(), threads: posInt.max(256).optional(), saveAs: z.string().min(1).max(100).optional() }),
+    DeviceProfileSchema,
+  ),
+
+  /**
+   * Job: runs a plan for real (head and tail as planned; the head locally in a device worker or on `agent`; the
+   * cut tensors over the emulated `link`), stores the run beside the planner's prediction, and returns both.
+   * `plan` is a stored plan id or a plan.json path on the core's file system. Progress stages: `build`,
+   * `requests`. Errors: `plan-unknown`, `plan-file-invalid`, `plan-model-mismatch`, `run-profiles-missing`,
+   * `quant-not-calibrated`, `agent-unknown`, `agent-disconnected`, `cancelled`.
+   */
+  'runs.start': job(
+    z.strictObject({
+      model: ModelRefSchema,
+      plan: z.string().min(1).max(4096),
+      device: z.string().min(1).max(200).optional(),
+      link: z.string().min(1).max(200).optional(),
+      server: z.string().min(1).max(200).optional(),
+      requests: posInt.max(1_000_000).default(100),
+      eval: DatasetRefSchema.optional(),
+      offset: nonNegInt.optional(),
+      calib: DatasetRefSchema.optional(),
+      format: z.enum(['simulation', 'qdq', 'matmul-nbits']).optional(),
+      pipelined: z.boolean().default(false),
+      agent: z.string().min(1).max(100).optional(),
+      retryOf: posInt.optional(),
+    }),
+    PlanRunResultSchema,
+  ),
+
+  /** The stored runs (optionally of one model), oldest first. Errors: `model-unknown`. */
+  'runs.list': call(z.strictObject({ model: ModelRefSchema.optional() }), z.object({ runs: z.array(PlanRunSchema) })),
 } as const satisfies Record<string, MethodSpec>;
 
 /** The method names, in contract order. */

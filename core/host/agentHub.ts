@@ -414,6 +414,12 @@ export async function startAgentHub(options: AgentHubOptions): Promise<AgentHub>
         continue;
       }
       if (!c.name) continue;
+      // A token revoked from another process (`partita devices revoke`) drops its agents within one period.
+      if (!isTokenActive(store, c.tokenId)) {
+        c.closeError ??= new CoreError('agent-disconnected', `Agent '${c.name}' was disconnected: its pairing token was revoked.`);
+        c.ws.close(CLOSE_CODES.policy, 'token revoked');
+        continue;
+      }
       const seq = ++c.heartbeatSeq;
       c.heartbeatSentAt.set(seq, t);
       if (c.heartbeatSentAt.size > 8) c.heartbeatSentAt.delete(c.heartbeatSentAt.keys().next().value!);

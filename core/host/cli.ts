@@ -22,6 +22,8 @@ import { computeBaselines } from '../plan/baselines.js';
 import { paretoSvg } from './paretoSvg.js';
 import { solve, validateProblem } from '../plan/solver.js';
 import { exportPlan } from './exportPlan.js';
+import { savePlan } from '../store/planStore.js';
+import { addRunCommands, agentTable, attachedAgents } from './cliRuns.js';
 import { checkDevice, checkLink, type DeviceProfile } from '../plan/devices.js';
 import { benchHostDevice } from '../run/deviceBench.js';
 
@@ -48,6 +50,14 @@ const nonNegativeInt = (what: string) => (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${what} must be a whole number >= 0, got '${v}'.`);
   return n;
+};
+
+/** 'HOST:PORT' or 'PORT' (host 127.0.0.1). */
+const hostPort = (v: string): { host: string; port: number } => {
+  const m = /^(?:(.+):)?(\d{1,5})$/.exec(v.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError(`'${v}' is not HOST:PORT, e.g. 0.0.0.0:7070.`);
+  return { host: m[1] ?? '127.0.0.1', port };
 };
 
 /** '1x3x640x640' for the only input, or 'name=1x3x48x320,other=…'. */
@@ -376,20 +386,23 @@ export function buildCli(): Command {
   const devices = program.command('devices').description('device profiles: presets, measured, custom');
   devices
     .command('list')
-    .description('list device profiles (presets are stored on first use)')
-    .action((_o: unknown, cmd: Command) => {
-      const { store, out } = ctx(cmd);
+    .description('list device profiles (presets are stored on first use) and the agents attached to a running workbench')
+    .action(async (_o: unknown, cmd: Command) => {
+      const { store, out, opts } = ctx(cmd);
       try {
         seedPresets(store);
         const rows = store.listDevices();
-        out.result(rows, () =>
-          formatTable(
+        const live = await attachedAgents(opts.db ?? defaultDbPath());
+        out.result({ devices: rows, agents: live.agents, hubUrl: live.hubUrl }, () =>
+          [formatTable(
             ['name', 'kind', 'FP32 GMAC/s', 'INT8 GMAC/s', 'INT4 GMAC/s', 'memory', 'compute W', 'source'],
             rows.map((r) => {
               const d = r.profile as DeviceProfile;
               return [d.name, r.kind, d.macsPerSecond.fp32 / 1e9, d.macsPerSecond.int8 / 1e9, d.macsPerSecond.int4 / 1e9, formatBytes(d.memoryBytes), d.power.computeW, r.source.slice(0, 60)];
             }),
           ),
+          '',
+          live.hubUrl === null ? `Attached agents: ${live.note}` : `Attached agents (hub ${live.hubUrl}):\n${agentTable(live.agents)}`].join('\n'),
         );
       } finally {
         store.close();
@@ -471,6 +484,8 @@ export function buildCli(): Command {
       }
     });
 
+  addRunCommands(program, devices, { ctx, positiveInt, nonNegativeInt, dbPath: (cmd) => (cmd.optsWithGlobals() as GlobalOptions).db ?? defaultDbPath() });
+
   const links = program.command('links').description('network links between device and server');
   links
     .command('list')
@@ -526,14 +541,14 @@ export function buildCli(): Command {
     objective: parseObjective(o.objective),
     constraints: { maxDegradation: parseBudget(o.maxDrop), sloMs: o.sloMs, enforceMemory: o.memory !== false, headCached: Boolean(o.headCached) },
   });
-  const printOutcome = (out: Output, r: PlanOutcome) =>
+  const printOutcome = (out: Output, r: PlanOutcome, planId: number | null = null) =>
     out.result(
-      { status: r.result.status, plan: r.result.status === 'optimal' ? r.result.plan : null, report: r.result.status === 'infeasible' ? r.result.report : null, stats: r.result.stats, baselines: r.baselines, comparison: r.comparison },
+      { status: r.result.status, planId, plan: r.result.status === 'optimal' ? r.result.plan : null, report: r.result.status === 'infeasible' ? r.result.report : null, stats: r.result.stats, baselines: r.baselines, comparison: r.comparison },
       () => {
         if (r.result.status === 'infeasible') return r.result.report.message;
         const p = r.result.plan;
         const lines = [
-          `Plan (${r.result.stats.solveMs.toFixed(2)} ms to solve): ${describePlan(r.problem, p)}`,
+          `Plan${planId === null ? '' : ` ${planId}`} (${r.result.stats.solveMs.toFixed(2)} ms to solve): ${describePlan(r.problem, p)}`,
           `Energy ${p.energyJ.toExponential(3)} J, server cost $${p.costUsd.toExponential(3)}, payload: computation ${(100 * p.payload.computation).toFixed(1)}%, communication ${(100 * p.payload.communication).toFixed(1)}%`,
           '',
           formatTable(
@@ -559,9 +574,20 @@ export function buildCli(): Command {
   ).action(async (model: string, o: Record<string, any>, cmd: Command) => {
     const { store, out } = ctx(cmd);
     try {
-      const problem = await buildPlanningProblem(store, requestOf(model, o));
+      const req = requestOf(model, o);
+      const problem = await buildPlanningProblem(store, req);
       if (o.dumpProblem) writeFileAtomic(o.dumpProblem, JSON.stringify(problem, null, 1) + '\n');
-      printOutcome(out, solveWithBaselines(problem));
+      const outcome = solveWithBaselines(problem);
+      // The chosen plan is kept, so `partita run MODEL --plan ID` can run it and compare with what was predicted.
+      const stored =
+        outcome.result.status === 'optimal'
+          ? savePlan(store, {
+              modelId: store.requireModel(model).id,
+              request: { device: req.device, link: req.link, server: req.server, estimator: req.estimator, objective: req.objective, constraints: req.constraints },
+              plan: outcome.result.plan,
+            })
+          : null;
+      printOutcome(out, outcome, stored?.id ?? null);
     } finally {
       store.close();
     }
@@ -638,14 +664,40 @@ export function buildCli(): Command {
     }
   });
 
-  const serveAction = (seed: boolean) => async (o: { port?: number; open?: boolean }, cmd: Command) => {
+  // Notebooks without the UI: the cells run in-process against the database (the logic is in notebookRun.ts).
+  const notebook = program.command('notebook').description('notebook files (*.notebook.json) without the UI');
+  notebook
+    .command('run')
+    .description('evaluate every cell of a notebook file headless and print the outcomes; exit 1 when a cell fails')
+    .argument('<file>', 'the .notebook.json file')
+    .option('--out <file>', 'also write the outputs as a report: FILE.html (Pareto fronts inline as SVG) or FILE.md')
+    .action(async (file: string, o: { out?: string }, cmd: Command) => {
+      const { runNotebookFile } = await import('./notebookRun.js');
+      const { store, out, opts } = ctx(cmd);
+      const bar = progressBar('evaluating');
+      try {
+        const r = await runNotebookFile(store, file, { out: o.out, onProgress: (d, t, id) => bar.update(d, t, id) });
+        bar.stop();
+        // With --json a failed run is one document: the error, with every cell's outcome in its details.
+        if (!(r.failure && opts.json)) out.result(r.report, () => r.text);
+        if (r.failure) throw r.failure;
+      } finally {
+        bar.stop();
+        store.close();
+      }
+    });
+
+  const serveAction = (seed: boolean) => async (o: { port?: number; open?: boolean; agents?: { host: string; port: number } }, cmd: Command) => {
     const { store } = ctx(cmd);
     if (seed) {
       const r = await seedDefaults(store);
       process.stderr.write(`Database: ${store.path}\nModels: ${r.models.join(', ')}\nDatasets: ${r.datasets.join(', ') || '(none)'}\n${r.notes.join('\n')}\n`);
     }
-    const server = await serveWorkbench(store, { port: o.port });
-    process.stdout.write(`Partita workbench: ${server.url}\n(listening on 127.0.0.1 only; the token in the URL is required; Ctrl+C stops)\n`);
+    const server = await serveWorkbench(store, { port: o.port, agentHost: o.agents?.host, agentPort: o.agents?.port });
+    process.stdout.write(
+      `Partita workbench: ${server.url}\n(listening on 127.0.0.1 only; the token in the URL is required; Ctrl+C stops)\n` +
+        `Device agents attach to ${server.hub.url} (pairing token: \`partita devices pair --label NAME\`)\n`,
+    );
     if (o.open !== false && !process.env.CI) openBrowser(server.url);
     await new Promise<void>((done) => {
       const stop = () => void server.stop().then(() => (store.close(), done()));
@@ -657,12 +709,14 @@ export function buildCli(): Command {
     .command('serve')
     .description('browser mode: serve the workbench on 127.0.0.1 with a per-launch token')
     .option('--port <n>', 'TCP port (default: any free one)', nonNegativeInt('--port'))
+    .option('--agents <host:port>', 'where device agents attach (default 127.0.0.1, any port; 0.0.0.0:7070 for devices on your LAN)', hostPort)
     .option('--no-open', 'do not open the system browser')
     .action(serveAction(false));
   program
     .command('start')
     .description('set up the default database (bundled models, presets, Fashion-MNIST) and open the workbench')
     .option('--port <n>', 'TCP port (default: any free one)', nonNegativeInt('--port'))
+    .option('--agents <host:port>', 'where device agents attach (default 127.0.0.1, any port; 0.0.0.0:7070 for devices on your LAN)', hostPort)
     .option('--no-open', 'do not open the system browser')
     .action(serveAction(true));
 

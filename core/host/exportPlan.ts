@@ -3,18 +3,14 @@ import { join, resolve } from 'node:path';
 import { CoreError } from '../api/errors.js';
 import { PlanFileSchema, type PlanFile } from '../api/planFile.js';
 import type { Plan, PlanningProblem } from '../api/planning.js';
-import { loadIdxDataset } from '../accuracy/idxDataset.js';
-import { inputDimsFor } from '../accuracy/top1.js';
 import { computeBaselines } from '../plan/baselines.js';
 import { paretoFront } from '../plan/pareto.js';
 import { aimetEncodings, ortQuantOverrides } from '../quant/configExport.js';
-import { calibrateRanges } from '../run/calibrate.js';
-import { buildPartitions, partitionRangeTensors, type PartitionFormat } from '../run/partitionBuilder.js';
+import type { PartitionFormat } from '../run/partitionBuilder.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
 import { sha256Hex } from '../util/hash.js';
-import { loadModel } from './models.js';
 import { paretoSvg } from './paretoSvg.js';
-import { profileModel } from './profiling.js';
+import { preparePartitions } from './planPartitions.js';
 import { writeFileAtomic } from './quantize.js';
 
 export interface ExportOptions {
@@ -43,27 +39,7 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  * encodings, and report.html with the plots as inline SVG. Files are written whole (temp + rename).
  */
 export async function exportPlan(store: SqliteStore, ref: string, plan: Pick<Plan, 'cut' | 'bits' | 'activationBits'> & Partial<Plan>, o: ExportOptions): Promise<ExportResult> {
-  const m = loadModel(store, ref);
-  const prof = (await profileModel(store, m.row.id, { inputShape: o.inputShape })).static;
-  const shapes = new Map(prof.tensors.map((t) => [t.name, { dataType: t.dataType, dims: t.dims }]));
-  const format = o.format ?? 'simulation';
-  const needRanges = partitionRangeTensors(m.proto, m.graph, plan, format, shapes);
-  let ranges: Record<string, { min: number; max: number }> = {};
-  if (needRanges.length > 0) {
-    if (!o.calib) {
-      throw new CoreError('quant-not-calibrated', `This plan quantizes ${needRanges.length} tensor(s) on the link or in an INT8 head, which needs activation ranges. Pass --calib DATASET.`);
-    }
-    const ds = store.requireDataset(o.calib);
-    const sampleDims = inputDimsFor(m.row.inputs[0].dims, ds.shape, m.row.name, ds.name);
-    const samples = Math.min(o.calibSamples ?? 500, ds.count);
-    ranges = await calibrateRanges(m.proto, m.graph, m.row.name, needRanges, loadIdxDataset(ds.imagesPath, ds.labelsPath), sampleDims, {
-      method: 'minmax',
-      bits: 8,
-      offset: ds.count - samples,
-      samples,
-    });
-  }
-  const parts = buildPartitions(m.proto, m.graph, plan, { format, ranges }, shapes);
+  const { m, parts } = await preparePartitions(store, ref, plan, o);
 
   const dir = resolve(o.outDir);
   try {

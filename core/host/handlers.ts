@@ -16,6 +16,10 @@ import { buildPlanningProblem, seedPresets } from './planning.js';
 import { profileModel } from './profiling.js';
 import { quantizeModel, writeFileAtomic } from './quantize.js';
 import { estimateDegradation } from './sensitivity.js';
+import type { AgentHub } from './agentHub.js';
+import { runPlan } from './runPlan.js';
+import { listPairingTokens, revokePairingToken } from '../store/agentStore.js';
+import { listPlanRuns } from '../store/planStore.js';
 
 /** Renders a map `{ default: 8, conv1: 4 }` or a single width as the CLI's spec string. */
 function bitsSpec(bits: number | string | Record<string, number>): string {
@@ -59,7 +63,7 @@ function runQuery(ro: Database.Database, sql: string, params: unknown, maxRows: 
 }
 
 /** The contract's methods implemented over the services of core/host: what browser mode and Electron serve. */
-export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: string } = {}): { handlers: ApiHandlers; jobs: JobManager; close(): void } {
+export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: string; hub?: AgentHub } = {}): { handlers: ApiHandlers; jobs: JobManager; close(): void } {
   const jobs = new JobManager();
   const ro = new Database(store.path, { readonly: true, fileMustExist: true });
   seedPresets(store);
@@ -84,6 +88,10 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
     }
     const own = solve(problem);
     return { front: withOwnOptimum(base, own.status === 'optimal' ? own.plan : null, performance.now() - t0), own };
+  };
+  const requireHub = (): AgentHub => {
+    if (!o.hub) throw new CoreError('agent-hub-off', 'This workbench runs no agent hub, so no device agent can attach. Start it with `partita serve` (agents attach to the URL it prints).');
+    return o.hub;
   };
   const handlers: ApiHandlers = {
     'models.list': () => ({ models: store.listModels() }),
@@ -134,6 +142,31 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
       return { notebook: n as never };
     },
     'notebooks.save': (a) => ({ notebook: store.saveNotebook({ id: a.notebook.id ?? randomUUID().slice(0, 8), name: a.notebook.name, cells: a.notebook.cells }) as never }),
+    'agents.list': () => ({ hubUrl: o.hub?.url ?? null, agents: o.hub?.agents() ?? [] }),
+    'agents.tokens': () => ({ tokens: listPairingTokens(store) }),
+    'agents.pair': (a) => ({ ...requireHub().createPairingToken(a.label), hubUrl: requireHub().url }),
+    'agents.revoke': (a) => ({ revoked: o.hub ? o.hub.revokePairingToken(a.id) : revokePairingToken(store, a.id) }),
+    'agents.bench': (a, ctx) =>
+      jobs.start(ctx, 'agents.bench', async (job) => {
+        job.progress('bench', 0, 1);
+        const d = await requireHub().benchmark(a.agent, { runs: a.runs, threads: a.threads });
+        const profile = a.saveAs ? { ...d, name: a.saveAs } : d;
+        if (a.saveAs) store.saveDevice({ name: a.saveAs, kind: 'measured', source: profile.source, profile });
+        job.progress('bench', 1, 1);
+        return profile;
+      }),
+    'runs.start': (a, ctx) =>
+      jobs.start(ctx, 'runs.start', (job) =>
+        runPlan(store, {
+          ...a,
+          model: String(a.model),
+          plan: a.plan,
+          agent: a.agent ? { hub: requireHub(), name: a.agent } : undefined,
+          onProgress: (stage, d, t) => job.progress(stage, d, t),
+          signal: job.signal,
+        }),
+      ),
+    'runs.list': (a) => ({ runs: listPlanRuns(store, a.model === undefined ? {} : { modelId: store.requireModel(a.model).id }) }),
   };
   return { handlers, jobs, close: () => ro.close() };
 }

@@ -2,7 +2,7 @@ import { CoreError } from '../api/errors.js';
 import type { Constraints, Objective, PlanningProblem } from '../api/planning.js';
 import type { NoiseModel, SensitivityTable } from '../accuracy/degradation.js';
 import { cutSets } from '../onnx/cutSets.js';
-import { checkDevice, checkLink, DEVICE_PRESETS, LINK_PRESETS, SERVER_PRESETS, type DeviceProfile, type LinkProfile, type ServerProfile } from '../plan/devices.js';
+import { checkDevice, checkLink, DEVICE_PRESETS, LINK_PRESETS, SERVER_PRESETS, serverFromDevice, type DeviceProfile, type LinkProfile, type ServerProfile } from '../plan/devices.js';
 import type { LatencyPredictor } from '../plan/latencyPredictor.js';
 import { buildProblem, type DegradationSource, type ModelFacts } from '../plan/problemBuilder.js';
 import { quantizableLayers } from '../quant/quantizableLayers.js';
@@ -41,10 +41,17 @@ export function resolveLink(store: SqliteStore, name: string): LinkProfile {
   return checkLink(l);
 }
 
-export function resolveServer(name: string): ServerProfile {
+/** A server preset, or a device profile in the store (a measured machine serving the tails, e.g. this host). */
+export function resolveServer(name: string, store?: SqliteStore): ServerProfile {
   const s = SERVER_PRESETS.find((x) => x.name === name);
-  if (!s) throw new CoreError('server-unknown', `No server '${name}'. Known servers: ${SERVER_PRESETS.map((x) => x.name).join(', ')}.`);
-  return s;
+  if (s) return s;
+  const d = store?.findDevice(name)?.profile as DeviceProfile | undefined;
+  if (d) return serverFromDevice(checkDevice(d));
+  const devices = store ? store.listDevices().map((x) => x.name) : [];
+  throw new CoreError(
+    'server-unknown',
+    `No server '${name}'. Known servers: ${SERVER_PRESETS.map((x) => x.name).join(', ')}${devices.length ? `, or any device: ${devices.join(', ')}` : ''}. Measure this host with \`partita devices bench\` to use it as the server.`,
+  );
 }
 
 /** The facts the planner needs, from the graph and a (cached) static profile at the given input shape. */
@@ -139,7 +146,7 @@ export interface PlanRequest {
 export async function buildPlanningProblem(store: SqliteStore, r: PlanRequest): Promise<PlanningProblem> {
   const device = resolveDevice(store, r.device);
   const link = resolveLink(store, r.link);
-  const server = resolveServer(r.server ?? 'a100');
+  const server = resolveServer(r.server ?? 'a100', store);
   const { source, weightBits } = degradationSource(store, r.model, r.estimator ?? 'sensitivity');
   const facts = await modelFacts(store, r.model, r.inputShape);
   return buildProblem(facts, device, link, server, source, { objective: r.objective, constraints: r.constraints, weightBits, predictor: r.predictor });

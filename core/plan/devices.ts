@@ -36,6 +36,11 @@ export interface DeviceProfile {
   elementsPerSecond: number;
   /** Fixed cost of launching one layer. */
   layerOverheadMs: number;
+  /**
+   * Fixed cost of one inference besides its layers (the runtime call, handing tensors in and out); absent = 0.
+   * Measured by the device benchmark, refitted from stored runs (`partita devices refit`).
+   */
+  inferenceOverheadMs?: number;
   memoryBytes: number;
   power: DevicePower;
 }
@@ -58,6 +63,8 @@ export interface ServerProfile {
   macsPerSecond: number;
   elementsPerSecond: number;
   layerOverheadMs: number;
+  /** Fixed cost of one tail inference besides its layers (receiving, decoding, the runtime call); absent = 0. */
+  inferenceOverheadMs?: number;
   pricePerSecondUsd: number;
 }
 
@@ -165,6 +172,23 @@ export const LINK_PRESETS: readonly LinkProfile[] = [
   { name: 'ethernet', kind: 'preset', source: 'gigabit Ethernet on one LAN', uplinkBps: 1000 * M, downlinkBps: 1000 * M, rttMs: 0.5, loss: 0 },
 ];
 
+/**
+ * A measured machine used as the server (e.g. this workbench host running the tails in a local run): its FP32 rate,
+ * element rate and per-layer overhead, at no price (a machine one owns bills nothing per second).
+ */
+export function serverFromDevice(d: DeviceProfile): ServerProfile {
+  return {
+    name: d.name,
+    kind: d.kind,
+    source: `device profile '${d.name}' used as the server (${d.source})`,
+    macsPerSecond: d.macsPerSecond.fp32,
+    elementsPerSecond: d.elementsPerSecond,
+    layerOverheadMs: d.layerOverheadMs,
+    inferenceOverheadMs: d.inferenceOverheadMs,
+    pricePerSecondUsd: 0,
+  };
+}
+
 /** Checks a user-supplied profile's numbers, naming the first bad field. */
 export function checkDevice(d: DeviceProfile): DeviceProfile {
   const bad = (field: string, v: unknown) =>
@@ -172,6 +196,7 @@ export function checkDevice(d: DeviceProfile): DeviceProfile {
   for (const [k, v] of Object.entries(d.macsPerSecond)) if (!(v > 0)) throw bad(`macsPerSecond.${k}`, v);
   if (!(d.elementsPerSecond > 0)) throw bad('elementsPerSecond', d.elementsPerSecond);
   if (!(d.layerOverheadMs >= 0)) throw bad('layerOverheadMs', d.layerOverheadMs);
+  if (d.inferenceOverheadMs !== undefined && !(d.inferenceOverheadMs >= 0)) throw bad('inferenceOverheadMs', d.inferenceOverheadMs);
   if (!(d.memoryBytes > 0)) throw bad('memoryBytes', d.memoryBytes);
   for (const [k, v] of Object.entries(d.power)) if (!(v >= 0)) throw bad(`power.${k}`, v);
   return d;

@@ -102,14 +102,18 @@ export function buildProblem(facts: ModelFacts, device: DeviceProfile, link: Lin
   const wBits = [...new Set([32, ...(o.weightBits ?? [16, 8, 6, 5, 4, 3, 2])])].sort((a, b) => b - a);
   const aBits = [...new Set([32, ...(o.activationBits ?? [16, 8])])].sort((a, b) => b - a);
   const goodput = 1 - link.loss;
-  const layers: PlanLayer[] = facts.layers.map((l) => ({
+  // The fixed cost of an inference is carried by the first layer on the device (it runs whenever the device runs
+  // anything, c >= 1) and by the last layer on the server (it runs whenever the server does, c < L): exact for
+  // every cut without a term of its own in the cost model.
+  const L = facts.layers.length;
+  const layers: PlanLayer[] = facts.layers.map((l, i) => ({
     name: l.name,
     position: l.position,
     opType: l.opType,
     macs: l.macs,
-    serverTimeMs: serverTimeMs(server, l),
+    serverTimeMs: serverTimeMs(server, l) + (i === L - 1 ? (server.inferenceOverheadMs ?? 0) : 0),
     options: (l.quantizable ? wBits : [32]).map((bits) => {
-      const t = deviceTimeMs(device, l, bits, o.predictor);
+      const t = deviceTimeMs(device, l, bits, o.predictor) + (i === 0 ? (device.inferenceOverheadMs ?? 0) : 0);
       return {
         bits: bits as PlanLayer['options'][number]['bits'],
         deviceTimeMs: t,

@@ -86,6 +86,7 @@ export const deviceProfileSchema = z.strictObject({
   macsPerSecond: z.strictObject({ fp32: positive, int8: positive, int4: positive }),
   elementsPerSecond: positive,
   layerOverheadMs: ms,
+  inferenceOverheadMs: ms.optional(),
   memoryBytes: positive,
   power: z.strictObject({ computeW: ms, idleW: ms, txW: ms, rxW: ms }),
 });

@@ -52,7 +52,7 @@ export async function benchHostDevice(
   const runs = o.runs ?? 30;
   const step = (() => {
     let done = 0;
-    return () => o.onProgress?.(++done, 6);
+    return () => o.onProgress?.(++done, 7);
   })();
 
   const c = 64;
@@ -97,6 +97,11 @@ export async function benchHostDevice(
   const chainMs = await timeMs(encodeModel(relus), [1], threads, runs, o.signal);
   step();
 
+  // One tiny node: the runtime call itself (handing a tensor in and out) plus one layer.
+  const single = model([{ name: 'r', opType: 'Relu', input: ['x'], output: ['y'] }], [], [1], [1]);
+  const singleMs = await timeMs(encodeModel(single), [1], threads, runs, o.signal);
+  step();
+
   const fp32 = (convMacs / fp32Conv) * 1000;
   return {
     name,
@@ -106,6 +111,7 @@ export async function benchHostDevice(
     macsPerSecond: { fp32, int8: (convMacs / int8Conv) * 1000, int4: fp32 * (fp32Mm / int4Mm) },
     elementsPerSecond: (n / addMs) * 1000,
     layerOverheadMs: chainMs / chain,
+    inferenceOverheadMs: Math.max(0, singleMs - chainMs / chain),
     memoryBytes: totalmem(),
     power: o.power ?? { computeW: 0, idleW: 0, txW: 0, rxW: 0 },
   };

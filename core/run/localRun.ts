@@ -69,6 +69,8 @@ export interface LocalRunOptions {
   /** Keep every request's result tensors in the report. */
   keepOutputs?: boolean;
   signal?: AbortSignal;
+  /** Called as each request's result is in. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface RequestTiming {
@@ -90,6 +92,9 @@ export interface RequestTiming {
   uplinkBytes: number;
   uplinkPayloadBytes: number;
   downlinkBytes: number;
+  /** Labelled requests: the sample's label and the class the result's first output picks. */
+  label?: number;
+  predictedClass?: number;
 }
 
 const ZERO_TIMING: RequestTiming = {
@@ -191,6 +196,7 @@ export async function runPlanLocally(parts: RunnablePartitions, link: DuplexLink
     const outputs: FrameTensor[][] = [];
     let correct = 0;
     let labelled = 0;
+    let finished = 0;
     /** Everything after the device stage; the server stage waits for `serverTurn` (the previous request's server stage). */
     const finish = async (i: number, req: Request, start: number, dev: DeviceOut, deviceMs: number, serverTurn: Promise<void>, release: () => void) => {
       try {
@@ -212,8 +218,11 @@ export async function runPlanLocally(parts: RunnablePartitions, link: DuplexLink
         if (o.keepOutputs) outputs[i] = result;
         if (req.label !== undefined) {
           labelled++;
-          if (argmax(result[0]) === req.label) correct++;
+          timing.label = req.label;
+          timing.predictedClass = argmax(result[0]);
+          if (timing.predictedClass === req.label) correct++;
         }
+        o.onProgress?.(++finished, o.requests);
       } finally {
         // On failure, still hand the server on, but never before the previous request is through it.
         void serverTurn.then(release);
@@ -254,7 +263,7 @@ export async function runPlanLocally(parts: RunnablePartitions, link: DuplexLink
       if (firstError) throw firstError;
     }
     const requestsMs = performance.now() - tStart;
-    const col = (k: keyof RequestTiming) => summary(timings.map((t) => t[k]));
+    const col = (k: Exclude<keyof RequestTiming, 'label' | 'predictedClass'>) => summary(timings.map((t) => t[k]));
     const upTotal = timings.reduce((a, t) => a + t.uplinkBytes, 0);
     const downTotal = timings.reduce((a, t) => a + t.downlinkBytes, 0);
     return {

@@ -198,4 +198,53 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (run_id, idx)
   );
   `,
+  // 5: plans and their runs. A plan is stored when it is chosen (`partita plan`), with the request it answers, so
+  // a run can name it by id; a run (local, or on an agent) is written once when it ends, in one transaction, with
+  // what the planner predicted beside what was measured, and its per-request rows.
+  `
+  CREATE TABLE plans (
+    id           INTEGER PRIMARY KEY,
+    model_id     INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    request_json TEXT,
+    plan_json    TEXT NOT NULL,
+    created_at   TEXT NOT NULL
+  );
+  CREATE TABLE plan_runs (
+    id             INTEGER PRIMARY KEY,
+    plan_id        INTEGER REFERENCES plans(id) ON DELETE SET NULL,
+    model_id       INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    target         TEXT NOT NULL CHECK (target IN ('local', 'agent')),
+    agent_name     TEXT,
+    device         TEXT NOT NULL,
+    link           TEXT NOT NULL,
+    server         TEXT NOT NULL,
+    cut            INTEGER NOT NULL CHECK (cut >= 0),
+    plan_json      TEXT NOT NULL,
+    status         TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    error_code     TEXT,
+    error_message  TEXT,
+    retry_of       INTEGER REFERENCES plan_runs(id) ON DELETE SET NULL,
+    requests       INTEGER NOT NULL CHECK (requests >= 0),
+    pipelined      INTEGER NOT NULL CHECK (pipelined IN (0, 1)),
+    predicted_json TEXT,
+    measured_json  TEXT,
+    top1           REAL,
+    created_at     TEXT NOT NULL,
+    CHECK ((status = 'ok' AND error_code IS NULL AND measured_json IS NOT NULL) OR (status = 'failed' AND error_code IS NOT NULL))
+  );
+  CREATE INDEX plan_runs_model ON plan_runs(model_id);
+  CREATE TABLE plan_run_requests (
+    run_id       INTEGER NOT NULL REFERENCES plan_runs(id) ON DELETE CASCADE,
+    idx          INTEGER NOT NULL CHECK (idx >= 0),
+    device_ms    REAL    NOT NULL,
+    uplink_ms    REAL    NOT NULL,
+    server_ms    REAL    NOT NULL,
+    downlink_ms  REAL    NOT NULL,
+    latency_ms   REAL    NOT NULL,
+    uplink_bytes INTEGER NOT NULL,
+    label        INTEGER,
+    predicted    INTEGER,
+    PRIMARY KEY (run_id, idx)
+  );
+  `,
 ];
