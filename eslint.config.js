@@ -4,6 +4,7 @@ import tseslint from 'typescript-eslint';
 
 const NODE_BUILTINS = ['node:*', 'fs', 'path', 'os', 'child_process', 'crypto', 'http', 'net', 'zlib', 'worker_threads'];
 const NATIVE = ['better-sqlite3', 'onnxruntime-node', 'ws', 'electron'];
+const DOM_GLOBALS = ['document', 'window', 'navigator', 'location', 'localStorage', 'sessionStorage', 'requestAnimationFrame', 'HTMLElement', 'Element', 'Node', 'DOMParser', 'Worker', 'Blob'];
 const restrict = (patterns, message) => ({
   'no-restricted-imports': ['error', { patterns: [{ group: patterns, message }] }],
 });
@@ -40,11 +41,40 @@ export default tseslint.config(
     rules: restrict([...NODE_BUILTINS, ...NATIVE, '../onnx/*', '../profile/*', '../quant/*', '../accuracy/*', '../plan/*', '../run/*', '../store/*', '../notebook/*', '../host/*'], 'core/rpc may import core/api only.'),
   },
   {
-    files: ['core/onnx/**/*.ts', 'core/profile/**/*.ts', 'core/quant/**/*.ts', 'core/accuracy/**/*.ts', 'core/plan/**/*.ts', 'core/notebook/**/*.ts', 'core/util/**/*.ts'],
+    files: ['core/onnx/**/*.ts', 'core/profile/**/*.ts', 'core/quant/**/*.ts', 'core/accuracy/**/*.ts', 'core/plan/**/*.ts', 'core/util/**/*.ts'],
     rules: restrict([...NATIVE, '../store/*', '../run/*', '../host/*', '../rpc/*'], 'Engine modules stay pure: no SQLite, ONNX Runtime, sockets; no reaching up into store/run/host.'),
   },
   {
+    // The notebook runs in the page and headless in the CLI: core/api, core/rpc and the pure engine only; no Node,
+    // no DOM (not even through a library that needs one).
+    files: ['core/notebook/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: [...NODE_BUILTINS, ...NATIVE, '@observablehq/plot', 'linkedom', 'monaco-editor', 'monaco-editor/*'], message: 'core/notebook has no Node and no DOM: it runs in the page and in the CLI alike.' },
+            { regex: '^\\.\\./(store|run|host)/|(^|/)renderer/', message: 'core/notebook may import core/api, core/rpc and the pure engine modules only.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': ['error', ...DOM_GLOBALS.map((name) => ({ name, message: 'core/notebook has no DOM: the renderer (or the CLI) shows what it computes.' }))],
+    },
+  },
+  {
+    // A regex on the path, not a relative group ('../core/store/*'), which missed files in subfolders such as
+    // renderer/notebook/: any path through core/ other than api, rpc and notebook is refused, at any depth.
     files: ['renderer/**/*.ts'],
-    rules: restrict([...NODE_BUILTINS, ...NATIVE, '../core/onnx/*', '../core/store/*', '../core/run/*', '../core/host/*'], 'The renderer talks to the core only through core/api and core/rpc.'),
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: [...NODE_BUILTINS, ...NATIVE], message: 'The renderer never imports Node or Electron.' },
+            { regex: '(^|/)core/(?!(api|rpc|notebook)/)|(^|/)electron/', message: 'The renderer talks to the core only through core/api, core/rpc and core/notebook.' },
+          ],
+        },
+      ],
+    },
   },
 );

@@ -2,12 +2,12 @@
  * The workbench page: connect to the core, then open the last notebook (or the tour on a fresh store).
  */
 import type { ApiClient } from '../core/rpc/client.js';
-import type { SavedNotebook } from '../core/api/contract.js';
+import type { Notebook, SavedNotebook } from '../core/api/contract.js';
+import { loadSettingsNames } from '../core/notebook/settings.js';
 import tour from '../experiments/tour/tour.notebook.json' with { type: 'json' };
 import { connect, ConnectError } from './connect.js';
 import { errorBox, h } from './dom.js';
 import { NotebookView } from './notebook/view.js';
-import type { SettingsNames } from './notebook/settings.js';
 import './style.css';
 
 const app = document.getElementById('app')!;
@@ -19,18 +19,13 @@ function fatal(e: unknown): void {
   banner.dataset.code = e instanceof ConnectError ? e.code : 'error';
 }
 
-async function names(api: ApiClient): Promise<SettingsNames> {
-  const [m, d, l] = await Promise.all([api['models.list'](), api['devices.list'](), api['links.list']()]);
-  return { models: m.models.map((x) => x.name), devices: d.devices.map((x) => x.name), links: l.links.map((x) => x.name) };
-}
-
 async function openInitial(api: ApiClient, view: NotebookView): Promise<void> {
   const { notebooks } = await api['notebooks.list']();
   const last = localStorage.getItem('partita.notebook');
   const id = notebooks.find((n) => n.id === last)?.id ?? notebooks[0]?.id;
   let nb: SavedNotebook;
   if (id) nb = (await api['notebooks.get']({ id })).notebook;
-  else nb = (await api['notebooks.save']({ notebook: tour as SavedNotebook })).notebook;
+  else nb = (await api['notebooks.save']({ notebook: tour as Notebook })).notebook;
   localStorage.setItem('partita.notebook', nb.id);
   await view.open(nb);
 }
@@ -45,7 +40,7 @@ function importBar(api: ApiClient, view: NotebookView): HTMLElement {
       const r = await api['models.import']({ path: input.value.trim() });
       out.replaceChildren(`${r.reused ? 'Already imported' : 'Imported'}: ${r.model.name} (${r.model.layerCount} layers)`);
       out.dataset.model = r.model.name;
-      view.setNames(await names(api));
+      view.setNames(await loadSettingsNames(api));
     } catch (e) {
       out.replaceChildren(errorBox(e));
     }
@@ -64,7 +59,7 @@ async function main(): Promise<void> {
     return;
   }
   document.body.dataset.connected = 'true';
-  const view = new NotebookView(api, await names(api));
+  const view = new NotebookView(api, await loadSettingsNames(api));
   app.replaceChildren(importBar(api, view), view.element);
   await openInitial(api, view);
   document.body.dataset.ready = 'true';

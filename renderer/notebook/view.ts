@@ -1,6 +1,6 @@
 /**
  * The notebook view: one article per cell (input, status, output, error box), wired to the reactive CellGraph.
- * Cell kinds:
+ * What a cell computes lives in core/notebook (shared with `partita notebook run`); this file shows it. Cell kinds:
  * - markdown: prose (click "edit" to change it);
  * - settings: JSON in Monaco, checked as you type; an invalid edit shows in place and the cells reading it keep
  *   their last good result;
@@ -13,15 +13,16 @@
 import type { ApiClient } from '../../core/rpc/client.js';
 import type { NotebookCell, SavedNotebook } from '../../core/api/contract.js';
 import type { Plan } from '../../core/api/planning.js';
+import { CellEvaluator, parseRun, readsOf } from '../../core/notebook/cells.js';
+import { CellGraph, type CellState } from '../../core/notebook/graph.js';
+import type { ParetoValue, PlanningCache } from '../../core/notebook/planning.js';
+import { settingsJsonSchema, type SettingsNames } from '../../core/notebook/settings.js';
 import { clear, errorBox, h } from '../dom.js';
 import { runPlotCode, sanitizeMarkup } from '../plot/plotSandbox.js';
 import { renderModel } from '../views/model.js';
 import { renderPareto } from '../views/pareto.js';
-import { CellGraph, declaredReads, type CellState } from './graph.js';
 import { renderMarkdown } from './markdown.js';
-import { evaluatePareto, PlanningCache, type ParetoValue } from './planning.js';
 import { createSettingsEditor, setSettingsSchema, type SettingsEditor } from './settingsEditor.js';
-import { checkPlanSettings, parseSettings, settingsJsonSchema, type SettingsNames } from './settings.js';
 
 type Kind = NotebookCell['kind'];
 
@@ -31,13 +32,6 @@ interface CellView {
   output: HTMLElement;
   status: HTMLElement;
   editor?: SettingsEditor;
-}
-
-interface RunSpec {
-  view: 'pareto' | 'model';
-  settings?: string;
-  plan?: string;
-  points?: number;
 }
 
 /** Live-latency bookkeeping: a settings edit marks its start; the next paint of a view that reads it ends it. */
@@ -53,39 +47,9 @@ declare global {
   }
 }
 
-function parseRun(source: string): RunSpec {
-  let spec: unknown;
-  try {
-    spec = JSON.parse(source);
-  } catch (e) {
-    throw new Error(`A run cell is JSON, e.g. {"view": "pareto", "settings": "plan"} (${(e as Error).message}).`);
-  }
-  const s = spec as RunSpec;
-  if (s?.view === 'pareto' && typeof s.settings === 'string') return s;
-  if (s?.view === 'model' && typeof s.plan === 'string') return s;
-  throw new Error('A run cell names a view: {"view": "pareto", "settings": "<settings cell id>"} or {"view": "model", "plan": "<pareto cell id>"}.');
-}
-
-function readsOf(cell: NotebookCell): string[] {
-  switch (cell.kind) {
-    case 'query':
-    case 'plot':
-      return declaredReads(cell.source);
-    case 'run':
-      try {
-        const s = parseRun(cell.source);
-        return [s.view === 'pareto' ? s.settings! : s.plan!];
-      } catch {
-        return [];
-      }
-    default:
-      return [];
-  }
-}
-
 export class NotebookView {
   readonly graph = new CellGraph();
-  readonly cache: PlanningCache;
+  private evaluator: CellEvaluator;
   readonly element = h('div', { class: 'notebook' });
   readonly live: LiveProbe = { pending: null, seq: 0, samples: [] };
   private views = new Map<string, CellView>();
@@ -94,13 +58,15 @@ export class NotebookView {
   private saveStatus = h('span', { id: 'save-status', 'data-state': 'saved' }, 'saved');
   private nameInput = h('input', { class: 'notebook-name', 'aria-label': 'notebook name' });
   private cellsEl = h('div', { class: 'cells' });
-  private layersCache = new Map<string, Promise<import('../../core/api/contract.js').Layer[]>>();
 
   constructor(
     private api: ApiClient,
     private names: SettingsNames,
   ) {
-    this.cache = new PlanningCache(api);
+    this.evaluator = new CellEvaluator(api, {
+      names: () => this.names,
+      plot: async (code, inputs, signal) => ({ svg: await runPlotCode(code, inputs, { signal, timeoutMs: 3000 }) }),
+    });
     setSettingsSchema(settingsJsonSchema(names));
     const addBar = h('div', { class: 'add-bar' }, 'Add cell: ');
     for (const kind of ['markdown', 'settings', 'query', 'plot', 'run'] as Kind[]) {
@@ -115,6 +81,11 @@ export class NotebookView {
     this.element.append(h('div', { class: 'notebook-head' }, this.nameInput, ' ', this.saveStatus), this.cellsEl, addBar);
     this.graph.onChange((id, state) => this.renderState(id, state));
     window.__partita = { view: this, live: this.live };
+  }
+
+  /** The planning problems built so far (cleared after an import or a new sensitivity run). */
+  get cache(): PlanningCache {
+    return this.evaluator.cache;
   }
 
   get id(): string | undefined {
@@ -255,65 +226,8 @@ export class NotebookView {
       id: cell.id,
       reads: readsOf(cell),
       keepLast: cell.kind === 'settings',
-      evaluate: (inputs, signal) => this.evaluateCell(cell, inputs, signal),
+      evaluate: (inputs, signal) => this.evaluator.evaluate(cell, inputs, signal),
     });
-  }
-
-  private async evaluateCell(cell: NotebookCell, inputs: Record<string, unknown>, signal: AbortSignal): Promise<unknown> {
-    switch (cell.kind) {
-      case 'markdown':
-        return null;
-      case 'settings': {
-        const v = parseSettings(cell.source);
-        if (v && typeof v === 'object' && ('constraints' in v || 'objective' in v)) {
-          const s = checkPlanSettings(v);
-          // Names the store does not know are settings errors too, so a half-typed name keeps the last good plan.
-          const known: [string | undefined, string[], string][] = [
-            [s.model, this.names.models, 'model'],
-            [s.device, this.names.devices, 'device'],
-            [s.link, this.names.links, 'link'],
-          ];
-          for (const [name, list, what] of known) {
-            if (!s.problem && name !== undefined && list.length && !list.includes(name)) throw new Error(`Unknown ${what} "${name}". Known: ${list.join(', ')}.`);
-          }
-        }
-        return v;
-      }
-      case 'query': {
-        const sql = cell.source;
-        const params: Record<string, string | number | boolean | null> = {};
-        for (const m of sql.matchAll(/@([A-Za-z_]\w*)/g)) {
-          const found = Object.values(inputs).find((v) => v && typeof v === 'object' && m[1] in (v as object));
-          if (!found) throw new Error(`The query uses @${m[1]}, but no cell it reads has a field "${m[1]}". Add "-- reads: <settings cell>".`);
-          const val = (found as Record<string, unknown>)[m[1]];
-          params[m[1]] = typeof val === 'object' && val !== null ? JSON.stringify(val) : (val as string | number | boolean | null);
-        }
-        const r = await this.api['store.query']({ sql, ...(Object.keys(params).length ? { params } : {}), maxRows: 1000 });
-        return { ...r, objects: r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]]))) };
-      }
-      case 'plot': {
-        const code = cell.source;
-        return { svg: await runPlotCode(code, inputs, { signal, timeoutMs: 3000 }) };
-      }
-      case 'run': {
-        const spec = parseRun(cell.source);
-        if (spec.view === 'pareto') return evaluatePareto(this.api, this.cache, inputs[spec.settings!], spec.points);
-        const pv = inputs[spec.plan!] as ParetoValue;
-        if (!pv || !Array.isArray(pv.layerNames)) throw new Error(`Cell "${spec.plan}" is not a Pareto view.`);
-        const layers = pv.model ? await this.layers(pv.model) : null;
-        return { model: pv.model, layerNames: pv.layerNames, layers, plan: pv.selected };
-      }
-    }
-  }
-
-  private layers(model: string) {
-    let p = this.layersCache.get(model);
-    if (!p) {
-      p = this.api['models.layers']({ model }).then((r) => r.layers);
-      this.layersCache.set(model, p);
-      p.catch(() => this.layersCache.delete(model));
-    }
-    return p;
   }
 
   private renderState(id: string, state: CellState): void {

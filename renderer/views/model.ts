@@ -2,18 +2,12 @@
  * The model view: a strip of the graph in topological order with each head layer coloured by its weight bits and
  * the cut marked, above the layer table (models.layers).
  */
-import type { Layer } from '../../core/api/contract.js';
-import type { Plan } from '../../core/api/planning.js';
+import type { ModelValue } from '../../core/notebook/cells.js';
 import { clear, h } from '../dom.js';
 import { bitsColour } from './pareto.js';
 
-export interface ModelViewData {
-  model: string | null;
-  /** The planning layers (names in order). */
-  layerNames: string[];
-  layers: Layer[] | null;
-  plan: Plan | null;
-}
+/** What a `{"view": "model"}` cell computes (core/notebook/cells.ts). */
+export type ModelViewData = ModelValue;
 
 export function renderModel(container: HTMLElement, d: ModelViewData): void {
   clear(container);

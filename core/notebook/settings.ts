@@ -3,7 +3,8 @@
  * place) and, converted to JSON Schema, drives Monaco's completion and inline markers.
  */
 import { z } from 'zod';
-import { ConstraintsSchema, ObjectiveSchema } from '../../core/api/planning.js';
+import type { CoreApi } from '../api/contract.js';
+import { ConstraintsSchema, ObjectiveSchema } from '../api/planning.js';
 
 export const PlanSettingsSchema = z
   .strictObject({
@@ -31,6 +32,12 @@ export interface SettingsNames {
   models: string[];
   devices: string[];
   links: string[];
+}
+
+/** The names the store knows, for completion and for the check of a settings cell. */
+export async function loadSettingsNames(api: Pick<CoreApi, 'models.list' | 'devices.list' | 'links.list'>): Promise<SettingsNames> {
+  const [m, d, l] = await Promise.all([api['models.list'](), api['devices.list'](), api['links.list']()]);
+  return { models: m.models.map((x) => x.name), devices: d.devices.map((x) => x.name), links: l.links.map((x) => x.name) };
 }
 
 /** The JSON Schema Monaco validates against, with the store's names as enums so completion offers them. */

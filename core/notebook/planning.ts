@@ -3,10 +3,12 @@
  * model/device/link/server/estimator/input shape and cached; objective and constraints are patched in, so an edit
  * of the budget costs only the solves), then the front, the solver's plan and the baselines, in parallel.
  */
-import type { ApiClient } from '../../core/rpc/client.js';
-import type { BaselinePlanView, ParetoFrontView, SolveResult } from '../../core/api/contract.js';
-import type { Plan, PlanningProblem } from '../../core/api/planning.js';
+import type { BaselinePlanView, CoreApi, ParetoFrontView, SolveResult } from '../api/contract.js';
+import type { Plan, PlanningProblem } from '../api/planning.js';
 import { checkPlanSettings, type PlanSettings } from './settings.js';
+
+/** The calls planning makes: any CoreApi (an RPC client, or the handlers behind an in-memory port) will do. */
+export type PlanningApi = Pick<CoreApi, 'plan.build' | 'plan.explore'>;
 
 export interface ParetoValue {
   settings: PlanSettings;
@@ -21,7 +23,7 @@ export interface ParetoValue {
 
 export class PlanningCache {
   private problems = new Map<string, Promise<PlanningProblem>>();
-  constructor(private api: ApiClient) {}
+  constructor(private api: PlanningApi) {}
 
   problem(s: PlanSettings): Promise<PlanningProblem> {
     if (s.problem) return Promise.resolve(s.problem as unknown as PlanningProblem);
@@ -50,7 +52,7 @@ export class PlanningCache {
   }
 }
 
-export async function evaluatePareto(api: ApiClient, cache: PlanningCache, settingsValue: unknown, points?: number): Promise<ParetoValue> {
+export async function evaluatePareto(api: PlanningApi, cache: PlanningCache, settingsValue: unknown, points?: number): Promise<ParetoValue> {
   const s = checkPlanSettings(settingsValue);
   const base = await cache.problem(s);
   const problem: PlanningProblem = { ...base, objective: s.objective, constraints: s.constraints };

@@ -24,6 +24,14 @@ export interface GraphCell {
   keepLast?: boolean;
 }
 
+/** The error of a cell whose input has no value (the input failed, or is skipped): names the input it waits for. */
+export class CellWaitingError extends Error {
+  override readonly name = 'CellWaitingError';
+  constructor(readonly waitingFor: string) {
+    super(`Waiting for cell "${waitingFor}" (it has no value: fix its error first).`);
+  }
+}
+
 export interface GraphListener {
   (id: string, state: CellState): void;
 }
@@ -128,8 +136,16 @@ export class CellGraph {
     await this.propagate(id);
   }
 
+  /**
+   * Re-evaluates the cells that read `id`, except those on a cycle through `id`: they cannot get a value, and
+   * re-evaluating them would bounce the error around the cycle forever (each is evaluated on its own and shows it).
+   */
   private async propagate(id: string): Promise<void> {
-    await Promise.all(this.dependents(id).map((d) => this.evaluate(d)));
+    await Promise.all(
+      this.dependents(id)
+        .filter((d) => !this.reaches(id, d))
+        .map((d) => this.evaluate(d)),
+    );
   }
 
   private inputsOf(cell: GraphCell): Record<string, unknown> {
@@ -139,7 +155,7 @@ export class CellGraph {
       if (!this.cells.has(r)) throw new Error(`Cell "${cell.id}" reads "${r}", but there is no cell with that id.`);
       if (this.reaches(r, cell.id)) throw new Error(`Cells "${cell.id}" and "${r}" read each other (a cycle). Remove one of the reads.`);
       const v = this.value(r);
-      if (!v.has) throw new Error(`Waiting for cell "${r}" (it has no value: fix its error first).`);
+      if (!v.has) throw new CellWaitingError(r);
       inputs[r] = v.value;
     }
     return inputs;

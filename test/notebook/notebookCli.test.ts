@@ -1,0 +1,123 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedDefaults } from '../../core/host/seed.js';
+import { SqliteStore } from '../../core/store/sqliteStore.js';
+import { ROOT } from '../helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'partita-notebook-cli-'));
+const db = join(dir, 'cli.db');
+const TOUR = 'experiments/tour/tour.notebook.json';
+const tour = JSON.parse(readFileSync(join(ROOT, TOUR), 'utf8'));
+
+beforeAll(async () => {
+  // Seeded like `partita init` / the e2e workbench: the bundled models and the device and link presets.
+  const store = SqliteStore.open(db);
+  await seedDefaults(store);
+  store.close();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs the real `partita` binary from the repository root, as a user would. */
+function partita(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/partita.js'), '--db', db, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function notebookFile(name: string, doc: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof doc === 'string' ? doc : JSON.stringify(doc, null, 2));
+  return path;
+}
+
+describe('partita notebook run', () => {
+  it('runs the tour headless: every cell named with its outcome, exit 0', () => {
+    const r = partita('notebook', 'run', TOUR);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const out = r.stdout;
+    expect(out).toContain(`Notebook 'Tour: what a cut costs, what a bit costs' (${TOUR}): 9 cells`);
+    for (const id of ['intro', 'cut', 'bits', 'payloadText']) expect(out).toContain(`cell ${id} (markdown): skipped`);
+    expect(out).toMatch(/^cell plan \(settings\): ok, valid: model fmnist-resnet, device raspberry-pi-4b, link lte, server a100, estimator none, budget 1\.00%$/m);
+    expect(out).toMatch(/^cell front \(run\): ok in [\d.]+ ms, \d+ non-dominated plans for fmnist-resnet \(budget 1\.00%\)\n {2}knee: .+ ms, degradation [\d.]+%, energy .+ J\n {2}chosen plan \(solver\): .+ ms, degradation/m);
+    expect(out).toMatch(/^cell model \(run\): ok in [\d.]+ ms, fmnist-resnet, \d+ layers; /m);
+    expect(out).toMatch(/^cell payload \(plot\): skipped, plot cells run Observable Plot code in the workbench’s sandboxed worker/m);
+    expect(out).toMatch(/^cell models \(query\): ok in [\d.]+ ms, 1 row\n {2}name +layer_count +param_count +weight_bytes\n {2}-+ .*\n {2}fmnist-resnet +\d+/m);
+    expect(out).toMatch(/\n4 ok, 5 skipped, 0 failed\.\n$/);
+  });
+
+  it('--json gives one document with every cell', () => {
+    const r = partita('notebook', 'run', TOUR, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ file: TOUR, name: tour.name, counts: { ok: 4, skipped: 5, error: 0 }, failed: [] });
+    expect(j.cells.map((c: { id: string }) => c.id)).toEqual(tour.cells.map((c: { id: string }) => c.id));
+    const front = j.cells.find((c: { id: string }) => c.id === 'front');
+    expect(front.summary).toMatchObject({ view: 'pareto', model: 'fmnist-resnet', plans: expect.any(Number), knee: { latencyMs: expect.any(Number) }, chosen: { by: 'solver', latencyMs: expect.any(Number) } });
+  });
+
+  it('--out writes an HTML report (front as inline SVG) or Markdown (front as an SVG file beside it)', () => {
+    const html = join(dir, 'tour.html');
+    expect(partita('notebook', 'run', TOUR, '--out', html).code).toBe(0);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toMatch(/^<!doctype html>/);
+    expect(page).toContain('<section class="cell" id="cell-front" data-status="ok">');
+    expect(page).toMatch(/<figure><svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect(page).toContain('<h2>What a cut costs, and what a bit costs</h2>');
+    const md = join(dir, 'tour.md');
+    const r = partita('notebook', 'run', TOUR, '--out', md);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Report: ${md}, ${join(dir, 'tour.front.svg')}.`);
+    expect(readFileSync(md, 'utf8')).toContain('![Pareto front of front](tour.front.svg)');
+    expect(readFileSync(join(dir, 'tour.front.svg'), 'utf8')).toMatch(/^<svg/);
+    const bad = partita('notebook', 'run', TOUR, '--out', join(dir, 'tour.txt'));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/must end in \.html or \.md.*\[notebook-out-invalid\]\n$/);
+  });
+
+  it('a broken notebook: the outcomes still print, then exit 1 naming the failing cell and its error', () => {
+    const broken = structuredClone(tour);
+    broken.cells.find((c: { id: string }) => c.id === 'plan').source = tour.cells.find((c: { id: string }) => c.id === 'plan').source.replace('raspberry-pi-4b', 'toaster');
+    broken.cells.push({ id: 'counts', kind: 'query', source: 'SELECT count(*) AS n FROM modelz' });
+    const file = notebookFile('broken.notebook.json', broken);
+    const r = partita('notebook', 'run', file);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^cell plan \(settings\): FAILED: Unknown device "toaster"\. Known: /m);
+    expect(r.stdout).toContain('cell front (run): FAILED: Waiting for cell "plan"');
+    expect(r.stdout).toMatch(/^cell counts \(query\): FAILED: \[query-invalid\] /m);
+    expect(r.stdout).toMatch(/^cell payload \(plot\): skipped, /m);
+    expect(r.stdout).toMatch(/\n0 ok, 5 skipped, 5 failed\.\n$/);
+    expect(r.stderr).toMatch(/^error: Cell 'plan' \(settings\) failed: Unknown device "toaster"\. .+ 5 cells failed: 'plan', 'front', 'model', 'models', 'counts'\. Fix the cell in '.+broken\.notebook\.json' and run again\. \[notebook-cell-failed\]\n$/);
+    expect(r.stderr).not.toMatch(/\bat .+\.(js|ts):\d+/);
+
+    const j = partita('notebook', 'run', file, '--json');
+    expect(j.code).toBe(1);
+    const doc = JSON.parse(j.stdout);
+    expect(doc.error).toMatchObject({ code: 'notebook-cell-failed', details: { failed: ['plan', 'front', 'model', 'models', 'counts'], counts: { ok: 0, skipped: 5, error: 5 } } });
+  });
+
+  it('a corrupt file, a newer format, a missing file: one clear line, exit 1', () => {
+    const cases: [string, RegExp][] = [
+      [notebookFile('corrupt.notebook.json', '{"name": "x", "cells": [{"id": "a",'), /^error: Notebook '.+corrupt\.notebook\.json' is not valid JSON \(.+\)\. Fix the file, or restore it from version control\. \[notebook-invalid\]\n$/],
+      [notebookFile('future.notebook.json', { ...tour, format: 99 }), /^error: Notebook '.+future\.notebook\.json' has format 99, but this Partita reads format 1 and older\. Update Partita to open it\. \[notebook-too-new\]\n$/],
+      [notebookFile('shape.notebook.json', { name: 'x', cells: [{ id: 'a', kind: 'spreadsheet', source: '' }] }), /^error: Notebook '.+shape\.notebook\.json' is not a valid notebook: at cells\.0\.kind: .+ \[notebook-invalid\]\n$/],
+      [join(dir, 'absent.notebook.json'), /^error: No notebook file '.+absent\.notebook\.json'\. Check the path .+ \[notebook-not-found\]\n$/],
+    ];
+    for (const [file, stderr] of cases) {
+      const r = partita('notebook', 'run', file);
+      expect(r.code, file).toBe(1);
+      expect(r.stderr).toMatch(stderr);
+      expect(r.stdout).toBe('');
+    }
+    expect(existsSync(join(dir, 'absent.notebook.json'))).toBe(false);
+  });
+
+  it('--help', () => {
+    const r = partita('notebook', 'run', '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Usage: partita notebook run \[options\] <file>/);
+    expect(r.stdout).toContain('--out <file>');
+  });
+});
