@@ -760,7 +760,7 @@ export const CONTRACT = {
 
   /**
    * Job: micro-benchmarks on an attached agent, returned as a device profile; `saveAs` stores it as a measured
-   * device of that name (for the planner). Errors: `agent-unknown`, `agent-disconnected`, `agent-timeout`.
+   * device of that name (for the planner). Errors: `agent-not-found`, `agent-disconnected`, `agent-timeout`.
    */
   'agents.bench': job(
     z.strictObject({ agent: z.string().min(1).max(100), runs: posInt.max(10_000).optional(), threads: posInt.max(256).optional(), saveAs: z.string().min(1).max(100).optional() }),
@@ -772,7 +772,7 @@ export const CONTRACT = {
    * cut tensors over the emulated `link`), stores the run beside the planner's prediction, and returns both.
    * `plan` is a stored plan id or a plan.json path on the core's file system. Progress stages: `build`,
    * `requests`. Errors: `plan-unknown`, `plan-file-invalid`, `plan-model-mismatch`, `run-profiles-missing`,
-   * `quant-not-calibrated`, `agent-unknown`, `agent-disconnected`, `cancelled`.
+   * `quant-not-calibrated`, `agent-not-found`, `agent-disconnected`, `cancelled`.
    */
   'runs.start': job(
     z.strictObject({

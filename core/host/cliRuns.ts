@@ -220,8 +220,11 @@ export function addRunCommands(program: Command, devices: Command, kit: CliKit):
           throw new CoreError('output-unwritable', `Cannot create '${o.out}' (${(e as Error).message}). Choose a folder you may write to.`);
         }
         const files: Record<string, number> = {};
-        if (parts.headBytes) (writeFileAtomic(join(dir, 'head.onnx'), parts.headBytes), (files['head.onnx'] = parts.headBytes.length));
-        if (parts.tailBytes) (writeFileAtomic(join(dir, 'tail.onnx'), parts.tailBytes), (files['tail.onnx'] = parts.tailBytes.length));
+        for (const [name, bytes] of [['head.onnx', parts.headBytes], ['tail.onnx', parts.tailBytes]] as const) {
+          if (!bytes) continue;
+          writeFileAtomic(join(dir, name), bytes);
+          files[name] = bytes.length;
+        }
         out.result({ outDir: dir, files, cutTensors: parts.cutTensors, wire: parts.wire }, () =>
           [`Wrote ${Object.entries(files).map(([n, b]) => `${n} (${formatBytes(b)})`).join(', ')} to ${dir}.`, `Cut tensors: ${parts.cutTensors.join(', ') || '(none: device only)'}.`].join('\n'),
         );

@@ -145,9 +145,11 @@ function toRun(r: any): PlanRunRow {
 export function listPlanRuns(store: SqliteStore, filter: { modelId?: number; device?: string; status?: 'ok' | 'failed' } = {}): PlanRunRow[] {
   const where: string[] = [];
   const params: unknown[] = [];
-  if (filter.modelId !== undefined) (where.push('model_id = ?'), params.push(filter.modelId));
-  if (filter.device !== undefined) (where.push('device = ?'), params.push(filter.device));
-  if (filter.status !== undefined) (where.push('status = ?'), params.push(filter.status));
+  for (const [column, value] of [['model_id', filter.modelId], ['device', filter.device], ['status', filter.status]] as const) {
+    if (value === undefined) continue;
+    where.push(`${column} = ?`);
+    params.push(value);
+  }
   return store.db
     .prepare(`SELECT * FROM plan_runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id`)
     .all(...params)
