@@ -199,6 +199,8 @@ export const SensitivityTableSchema = z.object({
   kl: z.array(z.array(z.number())),
   /** FP32 top-1 on the calibration slice. */
   fp32Top1: z.number(),
+  /** The link's cost: drop[c][j] = top-1 lost when the tensors crossing cut c (0 = the input) are sent at bits[j]. */
+  link: z.object({ bits: z.array(z.number()), drop: z.array(z.array(z.number())), kl: z.array(z.array(z.number())) }).optional(),
 });
 
 /** The theoretical noise model: predicted drop = dropPerNoise * sum_l kappa[l] * sigma2[l][bits]. */
@@ -411,6 +413,37 @@ export const AgentInfoSchema = z.object({
   bytesSent: nonNeg,
   bytesReceived: nonNeg,
   modelBytesSent: nonNeg,
+});
+
+/** The shape of a plan that a run needs: where to cut, the head's weight bits, the bits on the link. */
+export const PlanShapeSchema = z.strictObject({
+  /** Layers 1..cut run on the device. */
+  cut: nonNegInt,
+  /** Weight bits of head layers 1..cut (length = cut). */
+  bits: z.array(weightBits).max(100_000),
+  /** Bits of the activations sent over the link; null when nothing is sent (cut = the layer count). */
+  activationBits: z.literal([32, 16, 8, 6, 5, 4, 3, 2]).nullable(),
+});
+
+/** What a stored plan was chosen for: the device, link and server (default `a100`), and optionally the rest of the request. */
+export const PlanRequestSchema = z.strictObject({
+  device: z.string().min(1).max(200),
+  link: z.string().min(1).max(200),
+  server: z.string().min(1).max(200).optional(),
+  estimator: z.enum(['sensitivity', 'noise', 'none']).optional(),
+  objective: ObjectiveSchema.optional(),
+  constraints: ConstraintsSchema.optional(),
+});
+
+/** A stored plan (table `plans`): `runs.start` runs it by id and compares the run with its prediction. */
+export const StoredPlanSchema = z.object({
+  id: posInt,
+  modelId: posInt,
+  /** The model's name. */
+  model: z.string(),
+  request: z.record(z.string(), z.unknown()).nullable(),
+  plan: z.object({ cut: nonNegInt, bits: z.array(z.number()), activationBits: z.number().nullable() }),
+  createdAt: isoDate,
 });
 
 export const PairingTokenSchema = z.object({ id: posInt, label: z.string(), createdAt: isoDate, revokedAt: isoDate.nullable(), lastUsedAt: isoDate.nullable() });
@@ -768,6 +801,17 @@ export const CONTRACT = {
   ),
 
   /**
+   * Stores a plan chosen for a model (e.g. the one selected in a Pareto view) with the request it answers, so
+   * `runs.start` can run it by id and predict it on the same device, link and server. Returns the new id.
+   * Errors: `model-unknown`, `device-unknown`, `link-unknown`, `server-unknown`, `plan-invalid` (the cut is beyond
+   * the model's layers, or `bits` does not have one width per head layer).
+   */
+  'plans.save': call(z.strictObject({ model: ModelRefSchema, request: PlanRequestSchema, plan: PlanShapeSchema }), z.object({ id: posInt })),
+
+  /** The stored plans (optionally of one model), oldest first. Errors: `model-unknown`. */
+  'plans.list': call(z.strictObject({ model: ModelRefSchema.optional() }), z.object({ plans: z.array(StoredPlanSchema) })),
+
+  /**
    * Job: runs a plan for real (head and tail as planned; the head locally in a device worker or on `agent`; the
    * cut tensors over the emulated `link`), stores the run beside the planner's prediction, and returns both.
    * `plan` is a stored plan id or a plan.json path on the core's file system. Progress stages: `build`,
@@ -890,6 +934,11 @@ export type ParetoFrontView = z.output<typeof ParetoFrontSchema>;
 export type BaselinePlanView = z.output<typeof BaselinePlanSchema>;
 export type QuantConfigView = z.output<typeof QuantConfigSchema>;
 export type NotebookCell = z.output<typeof NotebookCellSchema>;
+export type AgentInfoView = z.output<typeof AgentInfoSchema>;
+export type PairingTokenView = z.output<typeof PairingTokenSchema>;
+export type PlanRunView = z.output<typeof PlanRunSchema>;
+export type PlanRunResultView = z.output<typeof PlanRunResultSchema>;
+export type StoredPlanView = z.output<typeof StoredPlanSchema>;
 export type Notebook = z.output<typeof NotebookSchema>;
 export type SavedNotebook = z.output<typeof SavedNotebookSchema>;
 

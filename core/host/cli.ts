@@ -310,6 +310,7 @@ export function buildCli(): Command {
     .option('--samples <n>', 'calibration samples', positiveInt('--samples'), 2000)
     .option('--offset <n>', 'first calibration sample', nonNegativeInt('--offset'))
     .option('--bits <list>', 'bit widths to measure', (v) => v.split(',').map(Number), [8, 6, 5, 4, 3, 2])
+    .option('--link-bits <list>', "link widths whose cost is measured at every cut ('none' to skip)", (v) => (v === 'none' ? [] : v.split(',').map(Number)), [8, 4])
     .option('--validate <n>', 'also measure N random mixed configurations on --eval-dataset and report rank correlations', nonNegativeInt('--validate'), 0)
     .option('--eval-dataset <name>', 'held-out dataset for --validate', 'fashion-mnist-test')
     .option('--eval-samples <n>', 'held-out samples for --validate', positiveInt('--eval-samples'))
@@ -318,7 +319,7 @@ export function buildCli(): Command {
       const bar = progressBar('measuring');
       try {
         const onProgress = (stage: string, d: number, t: number) => bar.update(d, t, stage);
-        const est = await estimateDegradation(store, model, { dataset: o.dataset, samples: o.samples, offset: o.offset, bits: o.bits, onProgress });
+        const est = await estimateDegradation(store, model, { dataset: o.dataset, samples: o.samples, offset: o.offset, bits: o.bits, linkBits: o.linkBits, onProgress });
         const validation = o.validate > 0 ? await validateDegradation(store, model, est, { evalDataset: o.evalDataset, evalSamples: o.evalSamples, configs: o.validate }, { onProgress }) : undefined;
         bar.stop();
         out.result({ ...est, validation }, () => {
@@ -327,6 +328,14 @@ export function buildCli(): Command {
             `Top-1 drop when only one layer is quantized (FP32 top-1 ${(100 * t.fp32Top1).toFixed(2)}% on ${o.samples} calibration samples)${est.cached.sensitivity ? ' (cached)' : ''}:`,
             formatTable(['layer', ...t.bits.map((b) => `${b}-bit`), 'kappa'], t.layers.map((l, i) => [l, ...t.drop[i].map((d) => `${(100 * d).toFixed(2)}%`), est.noise.kappa[i]])),
           ];
+          const link = t.link;
+          if (link) {
+            lines.push(
+              '',
+              'Top-1 drop when only the link is quantized (the tensors crossing the cut, as sent by a partition):',
+              formatTable(['cut after layer', ...link.bits.map((b) => `${b}-bit link`)], link.drop.map((row, c) => [c === 0 ? '0 (input)' : c, ...row.map((d) => `${(100 * d).toFixed(2)}%`)])),
+            );
+          }
           if (validation) {
             lines.push(
               `Validation on ${validation.points.length} random configurations (held-out '${o.evalDataset}'): Spearman predicted vs measured = ` +
@@ -671,12 +680,13 @@ export function buildCli(): Command {
     .description('evaluate every cell of a notebook file headless and print the outcomes; exit 1 when a cell fails')
     .argument('<file>', 'the .notebook.json file')
     .option('--out <file>', 'also write the outputs as a report: FILE.html (Pareto fronts inline as SVG) or FILE.md')
-    .action(async (file: string, o: { out?: string }, cmd: Command) => {
+    .option('--execute-runs', 'start the runs of run cells ({"view": "run"}) and report what they measured (default: say what they would run)')
+    .action(async (file: string, o: { out?: string; executeRuns?: boolean }, cmd: Command) => {
       const { runNotebookFile } = await import('./notebookRun.js');
       const { store, out, opts } = ctx(cmd);
       const bar = progressBar('evaluating');
       try {
-        const r = await runNotebookFile(store, file, { out: o.out, onProgress: (d, t, id) => bar.update(d, t, id) });
+        const r = await runNotebookFile(store, file, { out: o.out, executeRuns: o.executeRuns, onProgress: (d, t, id) => bar.update(d, t, id) });
         bar.stop();
         // With --json a failed run is one document: the error, with every cell's outcome in its details.
         if (!(r.failure && opts.json)) out.result(r.report, () => r.text);

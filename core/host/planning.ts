@@ -1,6 +1,7 @@
 import { CoreError } from '../api/errors.js';
 import type { Constraints, Objective, PlanningProblem } from '../api/planning.js';
 import type { NoiseModel, SensitivityTable } from '../accuracy/degradation.js';
+import type { LinkSensitivity } from '../run/linkSensitivity.js';
 import { cutSets } from '../onnx/cutSets.js';
 import { checkDevice, checkLink, DEVICE_PRESETS, LINK_PRESETS, SERVER_PRESETS, serverFromDevice, type DeviceProfile, type LinkProfile, type ServerProfile } from '../plan/devices.js';
 import type { LatencyPredictor } from '../plan/latencyPredictor.js';
@@ -103,7 +104,7 @@ export async function modelFacts(store: SqliteStore, ref: string, inputShape?: R
 export type EstimatorName = 'sensitivity' | 'noise' | 'none';
 
 /** The newest stored estimator of that kind for the model, as a degradation source for the problem builder. */
-export function degradationSource(store: SqliteStore, modelRef: string, estimator: EstimatorName): { source: DegradationSource; weightBits: number[] } {
+export function degradationSource(store: SqliteStore, modelRef: string, estimator: EstimatorName): { source: DegradationSource; weightBits: number[]; activationBits?: number[] } {
   if (estimator === 'none') {
     // Without an estimator only lossless precisions can be offered: the planner then only chooses the cut.
     return { source: { name: 'none', weight: () => 0 }, weightBits: [32, 16] };
@@ -120,6 +121,12 @@ export function degradationSource(store: SqliteStore, modelRef: string, estimato
     );
   }
   const table = (estimator === 'sensitivity' ? run.result : null) as SensitivityTable | null;
+  // The link's cost per cut and width comes from the newest sensitivity run that measured it (either estimator).
+  const link = store
+    .listEstimatorRuns(m.id)
+    .filter((r) => r.kind === 'sensitivity' && (r.result as { link?: LinkSensitivity }).link)
+    .map((r) => (r.result as { link: LinkSensitivity }).link)
+    .pop();
   const noise = (estimator === 'noise' ? run.result : null) as NoiseModel | null;
   const t = (table ?? noise)!;
   const weight = (layer: string, bits: number): number => {
@@ -128,7 +135,12 @@ export function degradationSource(store: SqliteStore, modelRef: string, estimato
     if (i < 0 || j < 0) throw new Error(`estimator has no entry for ${layer} at ${bits} bits`);
     return table ? table.drop[i][j] : noise!.dropPerNoise * noise!.kappa[i] * noise!.sigma2[i][j];
   };
-  return { source: { name: estimator, weight }, weightBits: [32, 16, ...t.bits] };
+  if (!link) return { source: { name: estimator, weight }, weightBits: [32, 16, ...t.bits] };
+  const activation = (cut: number, bits: number): number | undefined => {
+    const j = link.bits.indexOf(bits);
+    return j < 0 ? undefined : link.drop[cut]?.[j];
+  };
+  return { source: { name: estimator, weight, activation }, weightBits: [32, 16, ...t.bits], activationBits: [16, ...link.bits] };
 }
 
 export interface PlanRequest {
@@ -147,9 +159,9 @@ export async function buildPlanningProblem(store: SqliteStore, r: PlanRequest): 
   const device = resolveDevice(store, r.device);
   const link = resolveLink(store, r.link);
   const server = resolveServer(r.server ?? 'a100', store);
-  const { source, weightBits } = degradationSource(store, r.model, r.estimator ?? 'sensitivity');
+  const { source, weightBits, activationBits } = degradationSource(store, r.model, r.estimator ?? 'sensitivity');
   const facts = await modelFacts(store, r.model, r.inputShape);
-  return buildProblem(facts, device, link, server, source, { objective: r.objective, constraints: r.constraints, weightBits, predictor: r.predictor });
+  return buildProblem(facts, device, link, server, source, { objective: r.objective, constraints: r.constraints, weightBits, activationBits, predictor: r.predictor });
 }
 
 /** `latency` | `energy` | `cost` | `weighted:a,b,c` → objective weights. */

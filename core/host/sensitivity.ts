@@ -13,6 +13,7 @@ import {
   type WeightSettings,
 } from '../run/sensitivityRunner.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
+import { measureLinkSensitivity, type LinkSensitivity } from '../run/linkSensitivity.js';
 import { settingsHash } from '../util/hash.js';
 import { loadModel, type LoadedModel } from './models.js';
 
@@ -22,6 +23,8 @@ export interface SensitivityOptions {
   offset?: number;
   samples?: number;
   bits?: number[];
+  /** Link widths whose cost is measured at every cut (default [8, 4]; [] skips the link). */
+  linkBits?: number[];
   weights?: Partial<WeightSettings>;
   onProgress?: (stage: string, done: number, total: number) => void;
   signal?: AbortSignal;
@@ -31,12 +34,18 @@ export interface EstimatorResult {
   model: string;
   dataset: string;
   settings: Record<string, unknown>;
-  sensitivity: SensitivityTable & { fp32Top1: number };
+  sensitivity: SensitivityTable & { fp32Top1: number; link?: LinkSensitivity };
   noise: NoiseModel;
   cached: { sensitivity: boolean; noise: boolean };
 }
 
 const DEFAULT_BITS = [8, 6, 5, 4, 3, 2];
+const DEFAULT_LINK_BITS = [8, 4];
+
+function checkActivationBits(b: number): number {
+  if (!Number.isInteger(b) || b < 2 || b > 8) throw new CoreError('quant-bits-unsupported', `Link width ${b} is not supported. Give whole numbers from 2 to 8 (--link-bits 8,4).`);
+  return b;
+}
 
 function calibrationSlice(store: SqliteStore, m: LoadedModel, dataset: string, offset: number | undefined, samples: number): Slice & { datasetId: number } {
   const ds = store.requireDataset(dataset);
@@ -58,16 +67,19 @@ export async function estimateDegradation(store: SqliteStore, ref: string, o: Se
   const weights: WeightSettings = { symmetric: true, granularity: 'channel', clipping: 'none', ...o.weights };
   const samples = o.samples ?? 2000;
   const slice = calibrationSlice(store, m, o.dataset, o.offset, samples);
-  const settings = { sha256: m.row.sha256, dataset: o.dataset, offset: slice.offset, samples, bits, weights };
+  const linkBits = (o.linkBits ?? DEFAULT_LINK_BITS).map((b) => checkActivationBits(b));
+  const settings = { sha256: m.row.sha256, dataset: o.dataset, offset: slice.offset, samples, bits, weights, ...(linkBits.length ? { linkBits } : {}) };
   const hash = settingsHash(settings);
 
   let sensRun = store.findEstimatorRun(m.row.id, 'sensitivity', hash);
   const cached = { sensitivity: sensRun !== undefined, noise: false };
   if (!sensRun) {
-    const t = await measureSensitivity({ name: m.row.name, proto: m.proto, graph: m.graph }, slice, bits, weights, {
+    const mut = { name: m.row.name, proto: m.proto, graph: m.graph };
+    const t: EstimatorResult['sensitivity'] = await measureSensitivity(mut, slice, bits, weights, {
       onProgress: (d, n) => o.onProgress?.('sensitivity', d, n),
       signal: o.signal,
     });
+    if (linkBits.length) t.link = await measureLinkSensitivity(mut, slice, linkBits, { onProgress: (d, n) => o.onProgress?.('link', d, n), signal: o.signal });
     sensRun = store.saveEstimatorRun(
       { modelId: m.row.id, datasetId: slice.datasetId, kind: 'sensitivity', settingsHash: hash, settings, result: t },
       t.layers.flatMap((layer, i) => t.bits.map((b, j) => ({ layer, bits: b, drop: t.drop[i][j], kl: t.kl[i][j] }))),
