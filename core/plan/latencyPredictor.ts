@@ -1,7 +1,8 @@
 /**
  * Per-op-type layer latency regression in the manner of Neurosurgeon (Kang et al., ASPLOS 2017): for each op type,
- * latency = a * MACs + b * bytes + c, fitted by non-negative least squares on measured per-layer latencies, where
- * bytes = activation bytes read + written + weight bytes. Op types never measured fall back to a fit over all
+ * latency = a * MACs + b * bytes + s * sqrt(bytes) + c, fitted by least squares on relative error over measured
+ * per-layer latencies (a, b >= 0; see fitNonNegative for s and c), where bytes = activation bytes read + written +
+ * weight bytes. Op types never measured fall back to a fit over all
  * layers. Pure: fitting and prediction only; measurements come from core/run.
  */
 
@@ -16,6 +17,8 @@ export interface LayerSample {
 export interface Coefficients {
   msPerMac: number;
   msPerByte: number;
+  /** Per square root of a byte: the sub-linear part of memory traffic (small tensors stay in cache). */
+  msPerSqrtByte?: number;
   msFixed: number;
   samples: number;
 }
@@ -31,9 +34,9 @@ export interface PredictionError {
   p90RelError: number;
 }
 
-const features = (s: Pick<LayerSample, 'macs' | 'bytes'>): number[] => [s.macs, s.bytes, 1];
+const features = (s: Pick<LayerSample, 'macs' | 'bytes'>): number[] => [s.macs, s.bytes, Math.sqrt(s.bytes), 1];
 
-/** Least squares over the chosen feature columns via the normal equations (3x3 at most), Gauss-Jordan. */
+/** Least squares over the chosen feature columns via the normal equations (4x4 at most), Gauss-Jordan. */
 function leastSquares(xs: number[][], ys: number[], cols: number[]): number[] {
   const k = cols.length;
   // Column scaling keeps MACs (1e9) and the constant (1) on comparable scales.
@@ -62,19 +65,26 @@ function leastSquares(xs: number[][], ys: number[], cols: number[]): number[] {
   return a.map((row, i) => row[k] / row[i] / scale[i]);
 }
 
-/** Non-negative least squares by dropping negative coefficients and refitting (3 features: exact enough). */
+/** Non-negative least squares by dropping negative coefficients and refitting (4 features: exact enough). */
 function fitNonNegative(samples: LayerSample[]): Coefficients {
   const xs = samples.map(features);
   const ys = samples.map((s) => s.latencyMs);
-  let cols = [0, 1, 2].filter((c) => xs.some((x) => x[c] !== 0));
+  let cols = [0, 1, 2, 3].filter((c) => xs.some((x) => x[c] !== 0));
   for (;;) {
     const beta = leastSquares(xs, ys, cols);
-    const bad = beta.findIndex((b) => !(b >= 0));
+    // MACs and bytes slopes must be non-negative (more work never predicts more speed). The square-root term and
+    // the constant are free: measured small layers cost more per byte than a straight line through large ones
+    // says (fixed per-op work that the runtime amortises as tensors grow), which a + b*x - c*sqrt(x) captures;
+    // prediction keeps it monotone (predictLatencyMs). A negative square-root term needs a positive byte slope.
+    let bad = beta.findIndex((b, i) => cols[i] < 2 && !(b >= 0));
+    const sq = cols.indexOf(2);
+    const lin = cols.indexOf(1);
+    if (bad < 0 && sq >= 0 && beta[sq] < 0 && !(lin >= 0 && beta[lin] > 0)) bad = sq;
     if (bad < 0 || cols.length === 1) {
-      const full = [0, 0, 0];
-      cols.forEach((c, i) => (full[c] = Math.max(beta[i], 0) || 0));
-      if (cols.length === 1 && !(beta[0] >= 0)) full[2] = median(ys);
-      return { msPerMac: full[0], msPerByte: full[1], msFixed: full[2], samples: samples.length };
+      const full = [0, 0, 0, 0];
+      cols.forEach((c, i) => (full[c] = (c >= 2 ? beta[i] : Math.max(beta[i], 0)) || 0));
+      if (cols.length === 1 && cols[0] !== 3 && !(beta[0] >= 0)) full[3] = median(ys);
+      return { msPerMac: full[0], msPerByte: full[1], msPerSqrtByte: full[2], msFixed: full[3], samples: samples.length };
     }
     cols = cols.filter((_, i) => i !== bad);
   }
@@ -100,7 +110,13 @@ export function fitPredictor(samples: readonly LayerSample[]): LatencyPredictor 
 
 export function predictLatencyMs(p: LatencyPredictor, layer: Pick<LayerSample, 'opType' | 'macs' | 'bytes'>): number {
   const c = p.byOpType[layer.opType] ?? p.fallback;
-  return c.msPerMac * layer.macs + c.msPerByte * layer.bytes + c.msFixed;
+  const sq = c.msPerSqrtByte ?? 0;
+  // With a negative square-root term the curve dips before it rises; below its minimum, hold the minimum so the
+  // prediction never falls as a layer grows.
+  const bytes = sq < 0 && c.msPerByte > 0 ? Math.max(layer.bytes, (sq / (2 * c.msPerByte)) ** 2) : layer.bytes;
+  const t = c.msPerMac * layer.macs + c.msPerByte * bytes + sq * Math.sqrt(bytes) + c.msFixed;
+  // A free constant could take a layer far outside the measured ones below zero: floor it at a microsecond.
+  return Math.max(t, 1e-3);
 }
 
 export function predictionError(p: LatencyPredictor, samples: readonly LayerSample[]): PredictionError {

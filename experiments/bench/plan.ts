@@ -90,7 +90,7 @@ export async function benchPredictor(): Promise<void> {
   done();
   const fitted = predictionError(fitPredictor(samples), samples);
   const cross = crossModelError(samples);
-  console.log('\nLatency predictor on this host (per-op-family NNLS over MACs and bytes; per-layer medians of 50 runs, 1 thread)');
+  console.log('\nLatency predictor on this host (per-op-family fit over MACs, bytes and sqrt(bytes); per-layer medians of 50 runs, 1 thread)');
   console.log(
     formatTable(
       ['evaluation', 'layers', 'median |pred - meas| / meas', 'p90'],
