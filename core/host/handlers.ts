@@ -12,14 +12,14 @@ import type { SqliteStore } from '../store/sqliteStore.js';
 import { addFashionMnist } from './datasets.js';
 import { evaluateModel } from './evaluation.js';
 import { importModel } from './models.js';
-import { buildPlanningProblem, seedPresets } from './planning.js';
+import { buildPlanningProblem, resolveDevice, resolveLink, resolveServer, seedPresets } from './planning.js';
 import { profileModel } from './profiling.js';
 import { quantizeModel, writeFileAtomic } from './quantize.js';
 import { estimateDegradation } from './sensitivity.js';
 import type { AgentHub } from './agentHub.js';
 import { runPlan } from './runPlan.js';
 import { listPairingTokens, revokePairingToken } from '../store/agentStore.js';
-import { listPlanRuns } from '../store/planStore.js';
+import { listPlanRuns, listPlans, savePlan } from '../store/planStore.js';
 
 /** Renders a map `{ default: 8, conv1: 4 }` or a single width as the CLI's spec string. */
 function bitsSpec(bits: number | string | Record<string, number>): string {
@@ -155,6 +155,24 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
         job.progress('bench', 1, 1);
         return profile;
       }),
+    'plans.save': (a) => {
+      const m = store.requireModel(a.model);
+      const { cut, bits, activationBits } = a.plan;
+      if (cut > m.layerCount) throw new CoreError('plan-invalid', `The plan cuts after layer ${cut}, but '${m.name}' has ${m.layerCount} layers. Pick a plan made for this model.`);
+      if (bits.length !== cut) throw new CoreError('plan-invalid', `A plan has one weight width per head layer: cut ${cut} needs ${cut} bits, got ${bits.length}. Pick a plan from a Pareto view of '${m.name}'.`);
+      if (activationBits === null && cut < m.layerCount) throw new CoreError('plan-invalid', `The plan cuts after layer ${cut} of ${m.layerCount} but sends nothing (activationBits null). Only a plan that runs every layer on the device sends nothing.`);
+      // Names are checked now, so a stored plan can always be predicted and run.
+      resolveDevice(store, a.request.device);
+      resolveLink(store, a.request.link);
+      resolveServer(a.request.server ?? 'a100', store);
+      const saved = savePlan(store, { modelId: m.id, request: { ...a.request, server: a.request.server ?? 'a100' }, plan: { cut, bits: [...bits], activationBits } });
+      return { id: saved.id };
+    },
+    'plans.list': (a) => {
+      const names = new Map(store.listModels().map((m) => [m.id, m.name]));
+      const plans = listPlans(store, a.model === undefined ? undefined : store.requireModel(a.model).id);
+      return { plans: plans.map((p) => ({ ...p, model: names.get(p.modelId) ?? `#${p.modelId}` })) };
+    },
     'runs.start': (a, ctx) =>
       jobs.start(ctx, 'runs.start', (job) =>
         runPlan(store, {

@@ -9,7 +9,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import type { Notebook, NotebookCell } from '../api/contract.js';
 import { CoreError } from '../api/errors.js';
 import type { Plan } from '../api/planning.js';
-import type { ModelValue, QueryValue } from '../notebook/cells.js';
+import type { DevicesValue, ModelValue, QueryValue, RunCellValue, RunsValue, StageRow } from '../notebook/cells.js';
 import { parseNotebook } from '../notebook/format.js';
 import { escapeHtml, markdownToHtml } from '../notebook/markdown.js';
 import type { ParetoValue } from '../notebook/planning.js';
@@ -27,6 +27,8 @@ import { formatTable } from './table.js';
 export interface NotebookRunOptions {
   /** Also write a report: `.html` (plots as inline SVG) or `.md` (SVG files next to it). */
   out?: string;
+  /** Start the runs of run cells (`"view": "run"`) and report what they measured; otherwise they only say what they would run. */
+  executeRuns?: boolean;
   onProgress?: (settled: number, total: number, cellId: string) => void;
 }
 
@@ -90,7 +92,7 @@ export async function runNotebookFile(store: SqliteStore, file: string, o: Noteb
   const api = connectApi(clientPort);
   let outcomes: CellOutcome[];
   try {
-    outcomes = await runNotebook(api, nb, { onProgress: o.onProgress });
+    outcomes = await runNotebook(api, nb, { onProgress: o.onProgress, executeRuns: o.executeRuns ? api : undefined });
   } finally {
     api.close();
     connection.close();
@@ -135,6 +137,12 @@ function isPareto(v: unknown): v is ParetoValue {
 function isModel(v: unknown): v is ModelValue {
   return !!v && typeof v === 'object' && 'layerNames' in v && 'plan' in v && !('front' in v);
 }
+function isView<V extends string>(v: unknown, view: V): boolean {
+  return !!v && typeof v === 'object' && (v as { view?: unknown }).view === view;
+}
+const isRunCell = (v: unknown): v is RunCellValue => isView(v, 'run');
+const isRuns = (v: unknown): v is RunsValue => isView(v, 'runs');
+const isDevices = (v: unknown): v is DevicesValue => isView(v, 'devices');
 function isQuery(v: unknown): v is QueryValue {
   return !!v && typeof v === 'object' && Array.isArray((v as QueryValue).columns) && Array.isArray((v as QueryValue).rows);
 }
@@ -157,6 +165,18 @@ function summarize(c: Extract<CellOutcome, { status: 'ok' }>): unknown {
   }
   if (isModel(v)) return { view: 'model', model: v.model, layers: v.layerNames.length, cut: v.plan?.cut ?? null, headLayers: v.plan ? v.layerNames.slice(0, v.plan.cut) : [] };
   if (isQuery(v)) return { columns: v.columns, rows: v.rows, truncated: v.truncated };
+  if (isRunCell(v)) {
+    const { model, device, link, server, plan, requests, eval: dataset, agent } = v.request;
+    const o = v.outcome;
+    return {
+      view: 'run',
+      request: { model, device, link, server, plan, requests, eval: dataset, agent },
+      executed: o !== null,
+      ...(o ? { planId: o.planId, runId: o.result.run.id, stages: o.rows, throughputRps: o.result.measured.throughputRps, top1: o.result.top1 } : {}),
+    };
+  }
+  if (isRuns(v)) return { view: 'runs', model: v.model, ...v.summary, runs: v.runs.map((r) => ({ id: r.id, model: r.model, status: r.status, predictedMs: r.predictedMs, measuredMs: r.measuredMs })) };
+  if (isDevices(v)) return { view: 'devices', devices: v.devices.map((d) => ({ name: d.name, kind: d.kind })), hubUrl: v.hubUrl, agents: v.agents.map((a) => a.name), tokens: v.tokens.length };
   return v;
 }
 
@@ -181,6 +201,26 @@ function describe(c: Extract<CellOutcome, { status: 'ok' }>): string[] {
     return [`${v.model ?? 'planning problem'}, ${v.layerNames.length} layers; ${cut === null ? 'no plan selected' : cut === 0 ? 'everything on the server' : `layers 1–${cut} on the device, bits ${v.plan!.bits.join(',')}`}`];
   }
   if (isQuery(v)) return [`${v.rows.length} row${v.rows.length === 1 ? '' : 's'}${v.truncated ? ' (truncated)' : ''}`];
+  if (isRunCell(v)) {
+    const r = v.request;
+    const what = `${r.model}, ${r.plan.cut === 0 ? 'full offload' : r.plan.cut === r.layerCount ? 'everything on the device' : `cut after layer ${r.plan.cut}`} on ${r.device} over ${r.link}, ${r.requests} requests${r.eval ? ` of ${r.eval}` : ''}${r.agent ? ` on agent ${r.agent}` : ' locally'}`;
+    if (!v.outcome) return [`ready to run: ${what} (the workbench's Run button starts it; \`--execute-runs\` runs it here)`];
+    const o = v.outcome;
+    return [
+      `ran ${what}: plan ${o.planId}, run ${o.result.run.id}, ${o.result.measured.throughputRps.toPrecision(3)} requests/s${o.result.top1 === null ? '' : `, top-1 ${pct(o.result.top1)}`}`,
+      ...o.rows.map(stageText),
+    ];
+  }
+  if (isRuns(v)) {
+    const s = v.summary;
+    return [`${v.runs.length} stored run${v.runs.length === 1 ? '' : 's'}${v.model ? ` of ${v.model}` : ''} (${s.ok} ok, ${s.failed} failed)${s.medianAbsError === null ? '' : `; end-to-end error |measured - predicted| / measured: median ${pct(s.medianAbsError)}, worst ${pct(s.worstAbsError!)}`}`];
+  }
+  if (isDevices(v)) {
+    const kinds = (k: string) => v.devices.filter((d) => d.kind === k).length;
+    return [
+      `${v.devices.length} device profiles (${kinds('preset')} presets, ${kinds('measured')} measured, ${kinds('custom')} custom); ${v.hubUrl ? `hub ${v.hubUrl}, ${v.agents.length} agents attached` : 'no agent hub here (agents attach to `partita serve`)'}; ${v.tokens.filter((t) => !t.revokedAt).length} live pairing tokens`,
+    ];
+  }
   if (c.kind === 'settings') {
     const s = v as Record<string, unknown> | null;
     const named = s && typeof s === 'object' ? ['model', 'device', 'link', 'server', 'estimator'].filter((k) => typeof s[k] === 'string').map((k) => `${k} ${s[k]}`) : [];
@@ -188,6 +228,11 @@ function describe(c: Extract<CellOutcome, { status: 'ok' }>): string[] {
     return [`valid${named.length ? `: ${named.join(', ')}` : ''}${typeof budget === 'number' ? `, budget ${pct(budget)}` : ''}`];
   }
   return ['evaluated'];
+}
+
+function stageText(r: StageRow): string {
+  const f = (x: number | null) => (x === null ? '–' : ms(x));
+  return `${r.stage}: predicted ${f(r.predictedMs)}, measured ${f(r.measuredMs)}${r.relativeError === null ? '' : ` (${r.relativeError >= 0 ? '+' : ''}${pct(r.relativeError)})`}`;
 }
 
 function cellText(c: CellOutcome): string {
@@ -231,7 +276,10 @@ function writeReport(out: string, format: 'html' | 'md', nb: Notebook, outcomes:
         const t = planRows(v);
         body = `<ul>${describe(c).map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul>\n<figure>${svgFor(c, v)}</figure>\n${htmlTable(t.headers, t.rows)}`;
       } else if (isQuery(v)) body = `<p>${escapeHtml(describe(c)[0])}</p>\n${htmlTable(v.columns, v.rows)}`;
-      else body = `<p>${escapeHtml(describe(c).join('; '))}</p>`;
+      else if (viewTable(v)) {
+        const t = viewTable(v)!;
+        body = `<ul>${describe(c).slice(0, 1).map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul>\n${htmlTable(t.headers, t.rows)}`;
+      } else body = `<p>${escapeHtml(describe(c).join('; '))}</p>`;
       const source = cell.kind === 'markdown' ? '' : `<pre><code>${escapeHtml(cell.source)}</code></pre>\n`;
       parts.push(`<section class="cell" id="cell-${escapeHtml(cell.id)}" data-status="${c.status}">\n<h6>${escapeHtml(cell.id)} · ${cell.kind}</h6>\n${source}${body}\n</section>`);
     } else {
@@ -249,6 +297,7 @@ function writeReport(out: string, format: 'html' | 'md', nb: Notebook, outcomes:
         const t = planRows(v);
         lines.push(...describe(c).map((l) => `- ${l}`), '', `![Pareto front of ${cell.id}](${basename(svgPath)})`, '', mdTable(t.headers, t.rows));
       } else if (isQuery(v)) lines.push(describe(c)[0], '', mdTable(v.columns, v.rows));
+      else if (viewTable(v)) lines.push(describe(c)[0], '', mdTable(viewTable(v)!.headers, viewTable(v)!.rows));
       else lines.push(describe(c).join('; '));
       parts.push(lines.join('\n'));
     }
@@ -266,6 +315,20 @@ const REPORT_CSS =
   'pre{background:#f6f6f6;padding:.6em;overflow:auto}table{border-collapse:collapse;margin:.5em 0}' +
   'td,th{border:1px solid #ddd;padding:2px 8px;text-align:left}.error{background:#fdecea;border-left:4px solid #c0392b;padding:.5em}' +
   '.muted{color:#777}h6{margin:1.5em 0 .3em;color:#888;font-weight:normal}';
+
+/** The table a run or runs view adds to a report: predicted vs measured per stage, or one row per stored run. */
+function viewTable(v: unknown): { headers: string[]; rows: (string | number)[][] } | null {
+  const r4 = (x: number | null) => (x === null ? '–' : Number(x.toPrecision(4)));
+  const err = (x: number | null) => (x === null ? '–' : pct(x));
+  if (isRunCell(v) && v.outcome) return { headers: ['stage', 'predicted ms', 'measured ms (median)', 'p90 ms', 'error'], rows: v.outcome.rows.map((r) => [r.stage, r4(r.predictedMs), r4(r.measuredMs), r4(r.p90Ms), err(r.relativeError)]) };
+  if (isRuns(v) && v.runs.length) {
+    return {
+      headers: ['run', 'model', 'target', 'device', 'link', 'cut', 'status', 'predicted ms', 'measured ms', 'error', 'top-1'],
+      rows: v.runs.map((r) => [r.id, r.model, r.agentName ?? r.target, r.device, r.link, r.cut, r.status, r4(r.predictedMs), r4(r.measuredMs), err(r.relativeError), r.top1 === null ? '–' : pct(r.top1)]),
+    };
+  }
+  return null;
+}
 
 function htmlTable(headers: string[], rows: unknown[][]): string {
   const cell = (x: unknown) => escapeHtml(x === null ? 'NULL' : String(x));

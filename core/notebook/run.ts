@@ -5,7 +5,7 @@
  */
 import type { CoreApi, Notebook, NotebookCell } from '../api/contract.js';
 import { isCoreError } from '../api/errors.js';
-import { CellEvaluator, readsOf, type NotebookApi, type PlotRunner } from './cells.js';
+import { CellEvaluator, readsOf, type NotebookApi, type PlanRunApi, type PlotRunner } from './cells.js';
 import { CellGraph, CellWaitingError } from './graph.js';
 import { loadSettingsNames, type SettingsNames } from './settings.js';
 
@@ -26,6 +26,11 @@ export interface RunNotebookOptions {
   names?: SettingsNames;
   /** Runs plot cells; without it they are skipped. */
   plot?: PlotRunner;
+  /**
+   * Start the runs of run cells (`"view": "run"`) and wait for them; without it a run cell only says which run it
+   * would start (the workbench starts it with its Run button).
+   */
+  executeRuns?: PlanRunApi;
   /** Called each time one more cell has settled (ok or error), with the count so far. */
   onProgress?: (settled: number, total: number, cellId: string) => void;
 }
@@ -37,7 +42,7 @@ export async function runNotebook(api: NotebookApi & Pick<CoreApi, 'models.list'
     (() => {
       throw new CellSkipped(PLOT_SKIPPED);
     });
-  const evaluator = new CellEvaluator(api, { names: () => names, plot });
+  const evaluator = new CellEvaluator(api, { names: () => names, plot, executeRuns: o.executeRuns });
   const graph = new CellGraph();
   const started = new Map<string, number>();
   const ms = new Map<string, number>();

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NotebookCell } from '../../core/api/contract.js';
 import { createHandlers } from '../../core/host/handlers.js';
 import { seedDefaults } from '../../core/host/seed.js';
+import type { DevicesValue, RunCellValue, RunsValue } from '../../core/notebook/cells.js';
 import type { ParetoValue } from '../../core/notebook/planning.js';
 import { parseNotebook } from '../../core/notebook/format.js';
 import { runNotebook, type CellOutcome } from '../../core/notebook/run.js';
@@ -49,6 +50,12 @@ describe('a notebook evaluated headless', () => {
       ['payloadText', 'skipped'],
       ['payload', 'skipped'],
       ['models', 'ok'],
+      ['runText', 'skipped'],
+      ['run', 'ok'],
+      ['measuredText', 'skipped'],
+      ['measured', 'ok'],
+      ['devicesText', 'skipped'],
+      ['devices', 'ok'],
     ]);
     const o = byId(outcomes);
     const front = (o.front as Extract<CellOutcome, { status: 'ok' }>).value as ParetoValue;
@@ -57,8 +64,16 @@ describe('a notebook evaluated headless', () => {
     expect((o.models as Extract<CellOutcome, { status: 'ok' }>).value).toMatchObject({ columns: ['name', 'layer_count', 'param_count', 'weight_bytes'], rows: [['fmnist-resnet', expect.any(Number), expect.any(Number), expect.any(Number)]] });
     expect((o.payload as Extract<CellOutcome, { status: 'skipped' }>).reason).toMatch(/sandboxed worker/);
     // Progress counts the evaluated (non-markdown) cells once each.
-    expect(seen.length).toBe(5);
-    expect(seen.at(-1)).toMatch(/^5\/5 /);
+    expect(seen.length).toBe(8);
+    expect(seen.at(-1)).toMatch(/^8\/8 /);
+    // Headless without executeRuns, the run cell says what it would run (the selected plan, as planned) and starts nothing.
+    const run = (o.run as Extract<CellOutcome, { status: 'ok' }>).value as RunCellValue;
+    expect(run).toMatchObject({ view: 'run', outcome: null, request: { source: 'front', model: 'fmnist-resnet', device: 'raspberry-pi-4b', link: 'lte', server: 'a100', requests: 200, eval: 'fashion-mnist-test', agent: null } });
+    expect(run.request.plan).toEqual({ cut: front.selected!.cut, bits: front.selected!.bits, activationBits: front.selected!.activationBits });
+    expect((o.measured as Extract<CellOutcome, { status: 'ok' }>).value).toMatchObject({ view: 'runs', model: null, runs: [], summary: { ok: 0, failed: 0, medianAbsError: null } });
+    const devices = (o.devices as Extract<CellOutcome, { status: 'ok' }>).value as DevicesValue;
+    expect(devices).toMatchObject({ view: 'devices', hubUrl: null, agents: [], tokens: [] });
+    expect(devices.devices.map((d) => d.name)).toContain('raspberry-pi-4b');
   });
 
   it('a reference cycle fails the cells on it and those downstream; the rest runs', async () => {
@@ -97,6 +112,52 @@ describe('a notebook evaluated headless', () => {
     expect(outcomes.afterPlot).toMatchObject({ status: 'skipped', reason: 'it reads cell "p", which is skipped' });
     expect(outcomes.spec).toMatchObject({ status: 'error', error: { message: expect.stringMatching(/^A run cell names a view/) } });
   });
+
+  it('run cells: a bad spec or a Pareto cell without a stored model fails in place; executeRuns stores the plan, runs it and tabulates it', async () => {
+    const inline = JSON.stringify({ objective: { latency: 1, energy: 0, cost: 0 }, constraints: { maxDegradation: 0.01 }, problem: (await api['plan.build']({ model: 'fmnist-cnn', device: 'raspberry-pi-4b', link: 'wifi', estimator: 'none', objective: { latency: 1, energy: 0, cost: 0 }, constraints: { maxDegradation: 0.01 } })) });
+    const outcomes = byId(
+      await runNotebook(
+        api,
+        cells(
+          ['s', 'settings', SETTINGS.replace('fmnist-resnet', 'fmnist-cnn').replace('"lte"', '"wifi"')],
+          ['front', 'run', '{"view": "pareto", "settings": "s"}'],
+          ['zero', 'run', '{"view": "run", "plan": "front", "requests": 0}'],
+          ['typo', 'run', '{"view": "run", "plan": "front", "request": 5}'],
+          ['i', 'settings', inline],
+          ['inlineFront', 'run', '{"view": "pareto", "settings": "i"}'],
+          ['inlineRun', 'run', '{"view": "run", "plan": "inlineFront"}'],
+          ['go', 'run', '{"view": "run", "plan": "front", "requests": 12, "eval": "fashion-mnist-test", "agent": null}'],
+          ['elsewhere', 'run', '{"view": "run", "plan": "front", "requests": 3, "agent": "pi-in-the-closet"}'],
+        ),
+        { executeRuns: api },
+      ),
+    );
+    expect(outcomes.zero).toMatchObject({ status: 'error', error: { message: expect.stringMatching(/^Invalid "run" run cell at "requests": .*E\.g\. \{"view": "run", "plan": "front"/) } });
+    expect(outcomes.typo).toMatchObject({ status: 'error', error: { message: expect.stringMatching(/^Invalid "run" run cell at the top level: .*"request"/) } });
+    expect(outcomes.inlineRun).toMatchObject({ status: 'error', error: { message: expect.stringMatching(/^Cell "inlineFront" plans an inline problem/) } });
+    // Headless without a hub an agent run fails with the core's code, in place.
+    expect(outcomes.elsewhere).toMatchObject({ status: 'error', error: { code: 'agent-hub-off' } });
+    const go = (outcomes.go as Extract<CellOutcome, { status: 'ok' }>).value as RunCellValue;
+    const front = (outcomes.front as Extract<CellOutcome, { status: 'ok' }>).value as ParetoValue;
+    expect(go.outcome).not.toBeNull();
+    const o = go.outcome!;
+    expect(o.result.run).toMatchObject({ planId: o.planId, status: 'ok', requests: 12, device: 'raspberry-pi-4b', link: 'wifi', server: 'a100', plan: { cut: front.selected!.cut, bits: front.selected!.bits } });
+    expect(o.rows.map((r) => r.stage).slice(0, 5)).toEqual(['device', 'uplink', 'server', 'result', 'end to end']);
+    const e2e = o.rows.find((r) => r.stage === 'end to end')!;
+    expect(e2e.predictedMs).toBeCloseTo(o.result.predicted!.latencyMs, 9);
+    expect(e2e.measuredMs).toBe(o.result.measured.median.latencyMs);
+    expect(o.result.top1).toBeGreaterThan(0.5);
+    const stored = (await api['plans.list']({ model: 'fmnist-cnn' })).plans.find((p) => p.id === o.planId);
+    expect(stored).toMatchObject({ request: { device: 'raspberry-pi-4b', link: 'wifi', server: 'a100', estimator: 'none' }, plan: go.request.plan });
+
+    // The runs view sees it beside its prediction.
+    const runs = byId(await runNotebook(api, cells(['r', 'run', '{"view": "runs", "model": "fmnist-cnn"}'])));
+    const rv = (runs.r as Extract<CellOutcome, { status: 'ok' }>).value as RunsValue;
+    const point = rv.runs.find((p) => p.id === o.result.run.id)!;
+    expect(point).toMatchObject({ model: 'fmnist-cnn', status: 'ok', predictedMs: o.result.predicted!.latencyMs, measuredMs: o.result.measured.median.latencyMs });
+    expect(point.relativeError).toBeCloseTo(o.result.relativeError!.latencyMs, 9);
+    expect(rv.summary.ok).toBeGreaterThanOrEqual(1);
+  }, 120_000);
 
   it('a plot runner, when the host has one, draws plot cells', async () => {
     const outcomes = byId(

@@ -20,7 +20,7 @@ describe('the contract', () => {
       'models.list', 'models.import', 'models.get', 'models.layers', 'profile.run', 'datasets.list', 'datasets.addFashionMnist', 'eval.run',
       'quant.quantize', 'sensitivity.run', 'devices.list', 'links.list', 'plan.solve', 'plan.build', 'plan.pareto', 'plan.baselines', 'plan.explore', 'store.query', 'jobs.cancel',
       'notebooks.list', 'notebooks.get', 'notebooks.save',
-      'agents.list', 'agents.tokens', 'agents.pair', 'agents.revoke', 'agents.bench', 'runs.start', 'runs.list',
+      'agents.list', 'agents.tokens', 'agents.pair', 'agents.revoke', 'agents.bench', 'plans.save', 'plans.list', 'runs.start', 'runs.list',
     ]);
     expect(METHOD_NAMES.filter(isJobMethod)).toEqual(['profile.run', 'eval.run', 'quant.quantize', 'sensitivity.run', 'agents.bench', 'runs.start']);
     expect(Object.keys(EVENTS)).toEqual(['job.progress', 'job.done']);
