@@ -9,6 +9,12 @@ export interface SessionSettings {
   threads?: number;
   enableProfiling?: boolean;
   profileFilePrefix?: string;
+  /**
+   * Graph transformers to skip (ORT's `optimization.disable_specified_optimizers`), e.g. 'QDQPropagationTransformer',
+   * which otherwise moves a QuantizeLinear above a MaxPool and leaves the pool to a slow uint8 NCHW kernel when the
+   * layer before it stays in float.
+   */
+  disabledOptimizers?: string[];
 }
 
 /** Creates an ORT session, turning the runtime's refusal into an error the user can act on. */
@@ -22,6 +28,7 @@ export async function createSession(bytes: Uint8Array, name: string, s: SessionS
       enableProfiling: s.enableProfiling ?? false,
       profileFilePrefix: s.profileFilePrefix,
       logSeverityLevel: 3,
+      ...(s.disabledOptimizers?.length ? { extra: { optimization: { disable_specified_optimizers: s.disabledOptimizers.join(',') } } } : {}),
     });
   } catch (e) {
     const why = String((e as Error).message).split('\n')[0].slice(0, 300);
