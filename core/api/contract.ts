@@ -197,8 +197,10 @@ export const SensitivityTableSchema = z.object({
   drop: z.array(z.array(z.number())),
   /** KL divergence of the outputs against FP32, same layout. */
   kl: z.array(z.array(z.number())),
-  /** FP32 top-1 on the calibration slice. */
+  /** FP32 top-1 on the calibration slice (1 for unlabelled data, the FP32 model being the reference). */
   fp32Top1: z.number(),
+  /** `top1`: drops are top-1 points lost (labelled data); `agreement`: fraction of outputs whose class changes vs FP32. */
+  metric: z.enum(['top1', 'agreement']).optional(),
   /** The link's cost: drop[c][j] = top-1 lost when the tensors crossing cut c (0 = the input) are sent at bits[j]. */
   link: z.object({ bits: z.array(z.number()), drop: z.array(z.array(z.number())), kl: z.array(z.array(z.number())) }).optional(),
 });

@@ -325,7 +325,9 @@ export function buildCli(): Command {
         out.result({ ...est, validation }, () => {
           const t = est.sensitivity;
           const lines = [
-            `Top-1 drop when only one layer is quantized (FP32 top-1 ${(100 * t.fp32Top1).toFixed(2)}% on ${o.samples} calibration samples)${est.cached.sensitivity ? ' (cached)' : ''}:`,
+            (t.metric === 'agreement'
+              ? `Unlabelled data: share of outputs whose class changes against FP32 when only one layer is quantized (${o.samples} calibration samples)`
+              : `Top-1 drop when only one layer is quantized (FP32 top-1 ${(100 * t.fp32Top1).toFixed(2)}% on ${o.samples} calibration samples)`) + `${est.cached.sensitivity ? ' (cached)' : ''}:`,
             formatTable(['layer', ...t.bits.map((b) => `${b}-bit`), 'kappa'], t.layers.map((l, i) => [l, ...t.drop[i].map((d) => `${(100 * d).toFixed(2)}%`), est.noise.kappa[i]])),
           ];
           const link = t.link;

@@ -5,6 +5,7 @@ import { inputDimsFor } from '../accuracy/top1.js';
 import { checkWeightBits } from '../quant/quantConfig.js';
 import {
   measureNoiseModel,
+  type DropMetric,
   measureSensitivity,
   randomConfigs,
   validateEstimators,
@@ -34,7 +35,7 @@ export interface EstimatorResult {
   model: string;
   dataset: string;
   settings: Record<string, unknown>;
-  sensitivity: SensitivityTable & { fp32Top1: number; link?: LinkSensitivity };
+  sensitivity: SensitivityTable & { fp32Top1: number; metric?: DropMetric; link?: LinkSensitivity };
   noise: NoiseModel;
   cached: { sensitivity: boolean; noise: boolean };
 }

@@ -1,12 +1,10 @@
 import { klDivergence } from '../accuracy/fidelity.js';
-import { top1OfLogits } from '../accuracy/top1.js';
-import { CoreError } from '../api/errors.js';
 import { cutSets } from '../onnx/cutSets.js';
 import { encodeModel } from '../onnx/modelCodec.js';
 import { calibrateRanges } from './calibrate.js';
 import { runLogits } from './logitsRunner.js';
 import { writePlanReference } from './partitionBuilder.js';
-import type { ModelUnderTest, Progress, Slice } from './sensitivityRunner.js';
+import { dropScorer, type ModelUnderTest, type Progress, type Slice } from './sensitivityRunner.js';
 import { probeShapes } from './shapeProbe.js';
 
 /**
@@ -17,16 +15,14 @@ import { probeShapes } from './shapeProbe.js';
  */
 export interface LinkSensitivity {
   bits: number[];
-  /** drop[c][j]: cut c (0 = the input itself) at bits[j], as a fraction of top-1. */
+  /** drop[c][j]: cut c (0 = the input itself) at bits[j], as a fraction of top-1 (or of changed decisions, unlabelled). */
   drop: number[][];
   kl: number[][];
 }
 
 export async function measureLinkSensitivity(m: ModelUnderTest, s: Slice, bits: number[], p: Progress = {}): Promise<LinkSensitivity> {
-  const labels = s.data.labels;
-  if (!labels) throw new CoreError('dataset-unlabelled', 'Link sensitivity by top-1 needs labels. Add the dataset with --labels.');
   const base = await runLogits(encodeModel(m.proto), m.name, s.data, { offset: s.offset, count: s.count, sampleDims: s.sampleDims, signal: p.signal });
-  const fp32 = { logits: base.logits, top1: top1OfLogits(base.logits, labels, s.offset, base.classes) };
+  const score = dropScorer(s, base);
   const L = m.graph.layers.length;
   const sets = cutSets(m.graph);
   const tensors = [...new Set(sets.slice(0, L).flat())];
@@ -41,8 +37,8 @@ export async function measureLinkSensitivity(m: ModelUnderTest, s: Slice, bits: 
     for (const b of bits) {
       const ref = writePlanReference(m.proto, m.graph, { cut: c, bits: new Array(c).fill(32), activationBits: b }, { ranges }, shapes);
       const q = await runLogits(encodeModel(ref), m.name, s.data, { offset: s.offset, count: s.count, sampleDims: s.sampleDims, signal: p.signal });
-      rowDrop.push(fp32.top1 - top1OfLogits(q.logits, labels, s.offset, q.classes));
-      rowKl.push(klDivergence(fp32.logits, q.logits, q.classes));
+      rowDrop.push(score.drop(q));
+      rowKl.push(klDivergence(base.logits, q.logits, base.lastDim));
       p.onProgress?.(++done, L * bits.length);
     }
     drop.push(rowDrop);

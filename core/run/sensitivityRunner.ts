@@ -1,5 +1,5 @@
 import { fitSlope, predictByNoise, predictBySensitivity, predictNoise, type BitsByLayer, type NoiseModel, type SensitivityTable } from '../accuracy/degradation.js';
-import { klDivergence } from '../accuracy/fidelity.js';
+import { klDivergence, top1Agreement } from '../accuracy/fidelity.js';
 import type { LabelledImages } from '../accuracy/idxDataset.js';
 import { pearson, spearman } from '../accuracy/rankCorrelation.js';
 import { top1OfLogits } from '../accuracy/top1.js';
@@ -42,9 +42,25 @@ function configFor(bits: BitsByLayer, w: WeightSettings): QuantConfig {
   return cfg;
 }
 
-function checkLabels(s: Slice): Uint8Array {
-  if (!s.data.labels) throw new CoreError('dataset-unlabelled', 'Sensitivity by top-1 needs labels. Add the dataset with --labels.');
-  return s.data.labels;
+/** What a measured "drop" means: top-1 points lost (labelled data), or outputs that changed class (unlabelled). */
+export type DropMetric = 'top1' | 'agreement';
+
+/**
+ * The drop of a model's outputs against the FP32 outputs `base` on the slice. With labels: FP32 top-1 minus top-1.
+ * Without (PP-OCR ships no labelled set): 1 - top-1 agreement with FP32, over the rows of the output's last axis
+ * (a classifier's classes, or each time step of a sequence model), so the budget reads "fraction of decisions
+ * that change".
+ */
+export function dropScorer(s: Slice, base: { logits: Float32Array; classes: number; lastDim: number }): { metric: DropMetric; reference: number; drop: (q: { logits: Float32Array; classes: number }) => number } {
+  const labels = s.data.labels;
+  if (labels) {
+    const reference = top1OfLogits(base.logits, labels, s.offset, base.classes);
+    return { metric: 'top1', reference, drop: (q) => reference - top1OfLogits(q.logits, labels, s.offset, q.classes) };
+  }
+  if (base.lastDim < 2) {
+    throw new CoreError('dataset-unlabelled', 'This model\'s first output has one value per row, so there is no class to agree on, and the dataset has no labels. Add labels with --labels.');
+  }
+  return { metric: 'agreement', reference: 1, drop: (q) => 1 - top1Agreement(base.logits, q.logits, base.lastDim) };
 }
 
 async function logitsOf(bytes: Uint8Array, m: ModelUnderTest, s: Slice, signal?: AbortSignal) {
@@ -55,12 +71,12 @@ async function logitsOf(bytes: Uint8Array, m: ModelUnderTest, s: Slice, signal?:
  * Estimator 1: for every quantizable layer and bit width, quantize only that layer's weights (simulation model)
  * and measure top-1 and KL against FP32 on the slice (a calibration split, disjoint from evaluation).
  */
-export async function measureSensitivity(m: ModelUnderTest, s: Slice, bits: number[], w: WeightSettings, p: Progress = {}): Promise<SensitivityTable & { fp32Top1: number }> {
-  const labels = checkLabels(s);
+export async function measureSensitivity(m: ModelUnderTest, s: Slice, bits: number[], w: WeightSettings, p: Progress = {}): Promise<SensitivityTable & { fp32Top1: number; metric: DropMetric }> {
   const layers = quantizableLayers(m.proto, m.graph);
   if (layers.length === 0) throw new CoreError('quant-no-layers', `Model '${m.name}' has no quantizable layer; there is nothing to measure.`);
   const base = await logitsOf(encodeModel(m.proto), m, s, p.signal);
-  const fp32Top1 = top1OfLogits(base.logits, labels, s.offset, base.classes);
+  const score = dropScorer(s, base);
+  const fp32Top1 = score.reference;
   const total = layers.length * bits.length;
   const drop: number[][] = [];
   const kl: number[][] = [];
@@ -71,14 +87,14 @@ export async function measureSensitivity(m: ModelUnderTest, s: Slice, bits: numb
     for (const b of bits) {
       const bytes = encodeModel(writeSimulationModel(m.proto, m.graph, configFor({ [l.name]: b }, w)));
       const q = await logitsOf(bytes, m, s, p.signal);
-      rowDrop.push(fp32Top1 - top1OfLogits(q.logits, labels, s.offset, q.classes));
-      rowKl.push(klDivergence(base.logits, q.logits, base.classes));
+      rowDrop.push(score.drop(q));
+      rowKl.push(klDivergence(base.logits, q.logits, base.lastDim));
       p.onProgress?.(++done, total);
     }
     drop.push(rowDrop);
     kl.push(rowKl);
   }
-  return { layers: layers.map((l) => l.name), bits, drop, kl, fp32Top1 };
+  return { layers: layers.map((l) => l.name), bits, drop, kl, fp32Top1, metric: score.metric };
 }
 
 /**
@@ -87,10 +103,9 @@ export async function measureSensitivity(m: ModelUnderTest, s: Slice, bits: numb
  * from output noise to top-1 drop is fitted on the same injections.
  */
 export async function measureNoiseModel(m: ModelUnderTest, s: Slice, bits: number[], w: WeightSettings, seed = 1, p: Progress = {}): Promise<NoiseModel> {
-  const labels = checkLabels(s);
   const layers = quantizableLayers(m.proto, m.graph);
   const base = await logitsOf(encodeModel(m.proto), m, s, p.signal);
-  const fp32Top1 = top1OfLogits(base.logits, labels, s.offset, base.classes);
+  const score = dropScorer(s, base);
   const normal = gaussian(mulberry32(seed));
   const levels = [0.25, 1, 4];
   const kappa: number[] = [];
@@ -124,7 +139,7 @@ export async function measureNoiseModel(m: ModelUnderTest, s: Slice, bits: numbe
       num += outMse * v;
       den += v * v;
       noisePts.push(outMse);
-      dropPts.push(fp32Top1 - top1OfLogits(q.logits, labels, s.offset, q.classes));
+      dropPts.push(score.drop(q));
       p.onProgress?.(++done, layers.length * levels.length);
     }
     kappa.push(num / den);
@@ -168,16 +183,16 @@ export async function validateEstimators(
   w: WeightSettings,
   p: Progress = {},
 ): Promise<ValidationReport> {
-  const labels = checkLabels(evalSlice);
   const base = await logitsOf(encodeModel(m.proto), m, evalSlice, p.signal);
-  const fp32Top1 = top1OfLogits(base.logits, labels, evalSlice.offset, base.classes);
+  const score = dropScorer(evalSlice, base);
+  const fp32Top1 = score.reference;
   const points: ValidationPoint[] = [];
   for (const config of configs) {
     const bytes = encodeModel(writeSimulationModel(m.proto, m.graph, configFor(config, w)));
     const q = await logitsOf(bytes, m, evalSlice, p.signal);
     points.push({
       config,
-      measuredDrop: fp32Top1 - top1OfLogits(q.logits, labels, evalSlice.offset, q.classes),
+      measuredDrop: score.drop(q),
       bySensitivity: predictBySensitivity(table, config),
       byNoise: predictByNoise(noise, config),
       noise: predictNoise(noise, config),
