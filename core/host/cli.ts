@@ -5,6 +5,7 @@ import { SqliteStore } from '../store/sqliteStore.js';
 import { defaultDbPath } from './dataDir.js';
 import { addFashionMnist, addIdxDataset } from './datasets.js';
 import { evaluateModel } from './evaluation.js';
+import { measureFidelity } from './fidelity.js';
 import { importModel, loadModel } from './models.js';
 import { aimetEncodings, ortQuantOverrides } from '../quant/configExport.js';
 import { profileModel } from './profiling.js';
@@ -231,6 +232,27 @@ export function buildCli(): Command {
         bar.stop();
         const { predictions: _p, ...summary } = r;
         out.result(summary, () => `Top-1 of '${r.model}' on '${r.dataset}': ${(100 * r.top1).toFixed(2)}% (${r.correct}/${r.count}).`);
+      } finally {
+        bar.stop();
+        store.close();
+      }
+    });
+
+  program
+    .command('fidelity')
+    .description('how faithful a quantized copy is to its FP32 model on a dataset, no labels needed: agreement, KL, SQNR')
+    .argument('<model>', 'the FP32 model (name or id)')
+    .requiredOption('--quantized <file>', 'the quantized ONNX file (e.g. from `partita quantize`)')
+    .requiredOption('--dataset <name>', 'registered dataset (labels not needed)')
+    .option('--samples <n>', 'samples to compare (default: all from --offset)', positiveInt('--samples'))
+    .option('--offset <n>', 'first sample', nonNegativeInt('--offset'), 0)
+    .action(async (model: string, o: { quantized: string; dataset: string; samples?: number; offset: number }, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      const bar = progressBar('comparing');
+      try {
+        const r = await measureFidelity(store, model, o.quantized, o.dataset, { samples: o.samples, offset: o.offset, onProgress: (d, t) => bar.update(d, t) });
+        bar.stop();
+        out.result(r, () => `'${r.quantized}' against '${r.model}' on ${r.samples} samples of '${r.dataset}': agreement ${(100 * r.agreement).toFixed(2)}%, KL ${r.klNats.toExponential(3)} nats, SQNR ${r.sqnrDb.toFixed(1)} dB.`);
       } finally {
         bar.stop();
         store.close();

@@ -32,6 +32,25 @@ describe('partita quantize / sensitivity', () => {
     for (const f of [out, join(dir, 'o.json'), join(dir, 'a.json')]) expect(existsSync(f)).toBe(true);
   });
 
+  it('fidelity of a quantized copy to FP32, without labels: agreement falls as bits fall, the same model agrees fully', () => {
+    const at = (bits: number) => {
+      const out = join(dir, `f${bits}.onnx`);
+      expect(partita('quantize', 'fmnist-cnn', '--bits', String(bits), '--out', out).code).toBe(0);
+      const r = partita('--json', 'fidelity', 'fmnist-cnn', '--quantized', out, '--dataset', 'fashion-mnist-test', '--samples', '500');
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { agreement: number; klNats: number; sqnrDb: number };
+    };
+    const same = partita('--json', 'fidelity', 'fmnist-cnn', '--quantized', ZOO[0].file, '--dataset', 'fashion-mnist-test', '--samples', '100');
+    expect(JSON.parse(same.stdout)).toMatchObject({ agreement: 1, klNats: 0 });
+    const b8 = at(8);
+    const b2 = at(2);
+    expect(b8.agreement).toBeGreaterThan(b2.agreement);
+    expect(b8.sqnrDb).toBeGreaterThan(b2.sqnrDb + 6);
+    const missing = partita('fidelity', 'fmnist-cnn', '--quantized', join(dir, 'nope.onnx'), '--dataset', 'fashion-mnist-test');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/nope\.onnx.*\[model-file-missing\]/);
+  });
+
   it('bad input: a clear error, exit 1, and no file written', () => {
     const cases: [string[], string][] = [
       [['--bits', 'default=7'], 'quant-bits-unsupported'],
