@@ -6,21 +6,28 @@
  *   their last good result;
  * - query: read-only SQL (`-- reads: cell` binds `@name` to that cell's field `name`) shown as a table;
  * - plot: Observable Plot code run in a sandboxed worker (`// reads: cell` puts that cell's value in `data`);
- * - run: a view over the core, JSON: `{"view": "pareto", "settings": "<settings cell>"}` or
- *   `{"view": "model", "plan": "<pareto cell>"}`.
+ * - run: a view over the core, JSON: `{"view": "pareto", "settings": "<settings cell>"}`,
+ *   `{"view": "model", "plan": "<pareto cell>"}`, `{"view": "run", "plan": "<pareto cell>", "requests": 200,
+ *   "eval": "<dataset>", "agent": null}` (runs the selected plan: Run, progress, Cancel, predicted vs measured),
+ *   `{"view": "runs"}` (stored runs against their predictions) or `{"view": "devices"}` (profiles, agents, pairing).
+ *   The run and devices views keep state (a run in progress, a token just made, polling) in a panel that lives as
+ *   long as the cell shows that view.
  * Every edit is saved (debounced) with notebooks.save.
  */
 import type { ApiClient } from '../../core/rpc/client.js';
 import type { NotebookCell, SavedNotebook } from '../../core/api/contract.js';
 import type { Plan } from '../../core/api/planning.js';
-import { CellEvaluator, parseRun, readsOf } from '../../core/notebook/cells.js';
+import { CellEvaluator, parseRun, readsOf, type RunsValue } from '../../core/notebook/cells.js';
 import { CellGraph, type CellState } from '../../core/notebook/graph.js';
 import type { ParetoValue, PlanningCache } from '../../core/notebook/planning.js';
-import { settingsJsonSchema, type SettingsNames } from '../../core/notebook/settings.js';
+import { loadSettingsNames, settingsJsonSchema, type SettingsNames } from '../../core/notebook/settings.js';
 import { clear, errorBox, h } from '../dom.js';
 import { runPlotCode, sanitizeMarkup } from '../plot/plotSandbox.js';
+import { DevicesPanel } from '../views/devices.js';
 import { renderModel } from '../views/model.js';
 import { renderPareto } from '../views/pareto.js';
+import { RunPanel, type CellPanel } from '../views/run.js';
+import { renderRuns } from '../views/runs.js';
 import { renderMarkdown } from './markdown.js';
 import { createSettingsEditor, setSettingsSchema, type SettingsEditor } from './settingsEditor.js';
 
@@ -32,6 +39,8 @@ interface CellView {
   output: HTMLElement;
   status: HTMLElement;
   editor?: SettingsEditor;
+  /** The stateful view of a run or devices cell, and which view it is (replaced when the source names another). */
+  panel?: { view: 'run' | 'devices'; panel: CellPanel };
 }
 
 /** Live-latency bookkeeping: a settings edit marks its start; the next paint of a view that reads it ends it. */
@@ -98,7 +107,10 @@ export class NotebookView {
   }
 
   async open(nb: SavedNotebook | { id?: string; name: string; cells: NotebookCell[] }): Promise<void> {
-    for (const v of this.views.values()) v.editor?.dispose();
+    for (const v of this.views.values()) {
+      v.editor?.dispose();
+      v.panel?.panel.dispose();
+    }
     this.views.clear();
     for (const id of [...this.graphIds()]) this.graph.remove(id);
     clear(this.cellsEl);
@@ -167,6 +179,7 @@ export class NotebookView {
   private removeCell(id: string): void {
     const v = this.views.get(id);
     v?.editor?.dispose();
+    v?.panel?.panel.dispose();
     v?.article.remove();
     this.views.delete(id);
     this.notebook.cells = this.notebook.cells.filter((c) => c.id !== id);
@@ -275,6 +288,10 @@ export class NotebookView {
 
   private renderRun(v: CellView, value: unknown): void {
     const spec = parseRun(v.cell.source);
+    if (v.panel && v.panel.view !== spec.view) {
+      v.panel.panel.dispose();
+      v.panel = undefined;
+    }
     if (spec.view === 'pareto') {
       const pv = value as ParetoValue;
       renderPareto(v.output, { ...pv, budget: pv.settings.constraints.maxDegradation }, (plan: Plan) => void this.graph.publish(v.cell.id, { ...pv, selected: plan, selectedBy: 'click' } satisfies ParetoValue));
@@ -289,9 +306,46 @@ export class NotebookView {
           v.article.dataset.paints = String(this.live.samples.length);
         });
       }
-    } else {
+    } else if (spec.view === 'model') {
       renderModel(v.output, value as Parameters<typeof renderModel>[1]);
+    } else if (spec.view === 'runs') {
+      renderRuns(v.output, value as RunsValue);
+    } else {
+      v.output.append(this.panelFor(v, spec.view).element);
+      v.panel!.panel.update(value);
     }
+  }
+
+  private panelFor(v: CellView, view: 'run' | 'devices'): CellPanel {
+    if (v.panel?.view === view) return v.panel.panel;
+    v.panel?.panel.dispose();
+    const panel = view === 'run' ? new RunPanel(this.api, () => this.refreshViews('runs')) : new DevicesPanel(this.api, () => void this.devicesChanged());
+    v.panel = { view, panel };
+    return panel;
+  }
+
+  /** Re-evaluates the cells showing a view (after a run was stored, the predicted-vs-measured views). */
+  private refreshViews(view: 'runs' | 'devices'): void {
+    for (const c of this.notebook.cells) {
+      if (c.kind !== 'run') continue;
+      let spec;
+      try {
+        spec = parseRun(c.source);
+      } catch {
+        continue;
+      }
+      if (spec.view === view) void this.graph.evaluate(c.id);
+    }
+  }
+
+  /** A device profile was saved: settings completion and checks learn its name, other devices views show it. */
+  private async devicesChanged(): Promise<void> {
+    try {
+      this.setNames(await loadSettingsNames(this.api));
+    } catch {
+      // The names refresh again with the next import; the profile is saved either way.
+    }
+    this.refreshViews('devices');
   }
 }
 

@@ -33,10 +33,11 @@ describe.skipIf(!hasChromium)('the workbench in Chromium', () => {
   let wb: Workbench;
   let page: Page;
 
+  // A long timeout: startWorkbench waits while another e2e file has its turn.
   beforeAll(async () => {
     wb = await startWorkbench();
     page = await wb.newPage();
-  }, 120_000);
+  }, 600_000);
 
   afterAll(async () => {
     if (wb?.consoleErrors.length) console.log('page errors:', wb.consoleErrors);

@@ -23,7 +23,7 @@ describe('notebook file format', () => {
     const text = readFileSync(TOUR, 'utf8');
     const nb = parseNotebook(text, TOUR);
     expect(nb.format).toBe(NOTEBOOK_FORMAT);
-    expect(nb.cells.map((c) => c.id)).toEqual(['intro', 'cut', 'plan', 'bits', 'front', 'model', 'payloadText', 'payload', 'models']);
+    expect(nb.cells.map((c) => c.id)).toEqual(['intro', 'cut', 'plan', 'bits', 'front', 'model', 'payloadText', 'payload', 'models', 'runText', 'run', 'measuredText', 'measured', 'devicesText', 'devices']);
     expect(serializeNotebook(nb)).toBe(text);
   });
 

@@ -38,21 +38,24 @@ describe('partita notebook run', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     const out = r.stdout;
-    expect(out).toContain(`Notebook 'Tour: what a cut costs, what a bit costs' (${TOUR}): 9 cells`);
-    for (const id of ['intro', 'cut', 'bits', 'payloadText']) expect(out).toContain(`cell ${id} (markdown): skipped`);
+    expect(out).toContain(`Notebook 'Tour: what a cut costs, what a bit costs' (${TOUR}): 15 cells`);
+    for (const id of ['intro', 'cut', 'bits', 'payloadText', 'runText', 'measuredText', 'devicesText']) expect(out).toContain(`cell ${id} (markdown): skipped`);
     expect(out).toMatch(/^cell plan \(settings\): ok, valid: model fmnist-resnet, device raspberry-pi-4b, link lte, server a100, estimator none, budget 1\.00%$/m);
     expect(out).toMatch(/^cell front \(run\): ok in [\d.]+ ms, \d+ non-dominated plans for fmnist-resnet \(budget 1\.00%\)\n {2}knee: .+ ms, degradation [\d.]+%, energy .+ J\n {2}chosen plan \(solver\): .+ ms, degradation/m);
     expect(out).toMatch(/^cell model \(run\): ok in [\d.]+ ms, fmnist-resnet, \d+ layers; /m);
     expect(out).toMatch(/^cell payload \(plot\): skipped, plot cells run Observable Plot code in the workbench’s sandboxed worker/m);
     expect(out).toMatch(/^cell models \(query\): ok in [\d.]+ ms, 1 row\n {2}name +layer_count +param_count +weight_bytes\n {2}-+ .*\n {2}fmnist-resnet +\d+/m);
-    expect(out).toMatch(/\n4 ok, 5 skipped, 0 failed\.\n$/);
+    expect(out).toMatch(/^cell run \(run\): ok in [\d.]+ ms, ready to run: fmnist-resnet, .+ on raspberry-pi-4b over lte, 200 requests of fashion-mnist-test locally \(the workbench's Run button starts it; `--execute-runs` runs it here\)$/m);
+    expect(out).toMatch(/^cell measured \(run\): ok in [\d.]+ ms, 0 stored runs \(0 ok, 0 failed\)$/m);
+    expect(out).toMatch(/^cell devices \(run\): ok in [\d.]+ ms, \d+ device profiles \(\d+ presets, 0 measured, 0 custom\); no agent hub here/m);
+    expect(out).toMatch(/\n7 ok, 8 skipped, 0 failed\.\n$/);
   });
 
   it('--json gives one document with every cell', () => {
     const r = partita('notebook', 'run', TOUR, '--json');
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(j).toMatchObject({ file: TOUR, name: tour.name, counts: { ok: 4, skipped: 5, error: 0 }, failed: [] });
+    expect(j).toMatchObject({ file: TOUR, name: tour.name, counts: { ok: 7, skipped: 8, error: 0 }, failed: [] });
     expect(j.cells.map((c: { id: string }) => c.id)).toEqual(tour.cells.map((c: { id: string }) => c.id));
     const front = j.cells.find((c: { id: string }) => c.id === 'front');
     expect(front.summary).toMatchObject({ view: 'pareto', model: 'fmnist-resnet', plans: expect.any(Number), knee: { latencyMs: expect.any(Number) }, chosen: { by: 'solver', latencyMs: expect.any(Number) } });
@@ -88,14 +91,36 @@ describe('partita notebook run', () => {
     expect(r.stdout).toContain('cell front (run): FAILED: Waiting for cell "plan"');
     expect(r.stdout).toMatch(/^cell counts \(query\): FAILED: \[query-invalid\] /m);
     expect(r.stdout).toMatch(/^cell payload \(plot\): skipped, /m);
-    expect(r.stdout).toMatch(/\n0 ok, 5 skipped, 5 failed\.\n$/);
-    expect(r.stderr).toMatch(/^error: Cell 'plan' \(settings\) failed: Unknown device "toaster"\. .+ 5 cells failed: 'plan', 'front', 'model', 'models', 'counts'\. Fix the cell in '.+broken\.notebook\.json' and run again\. \[notebook-cell-failed\]\n$/);
+    expect(r.stdout).toContain('cell run (run): FAILED: Waiting for cell "front"');
+    expect(r.stdout).toMatch(/\n2 ok, 8 skipped, 6 failed\.\n$/);
+    expect(r.stderr).toMatch(/^error: Cell 'plan' \(settings\) failed: Unknown device "toaster"\. .+ 6 cells failed: 'plan', 'front', 'model', 'models', 'run', 'counts'\. Fix the cell in '.+broken\.notebook\.json' and run again\. \[notebook-cell-failed\]\n$/);
     expect(r.stderr).not.toMatch(/\bat .+\.(js|ts):\d+/);
 
     const j = partita('notebook', 'run', file, '--json');
     expect(j.code).toBe(1);
     const doc = JSON.parse(j.stdout);
-    expect(doc.error).toMatchObject({ code: 'notebook-cell-failed', details: { failed: ['plan', 'front', 'model', 'models', 'counts'], counts: { ok: 0, skipped: 5, error: 5 } } });
+    expect(doc.error).toMatchObject({ code: 'notebook-cell-failed', details: { failed: ['plan', 'front', 'model', 'models', 'run', 'counts'], counts: { ok: 2, skipped: 8, error: 6 } } });
+  });
+
+  it('--execute-runs runs the selected plan of a run cell and prints predicted vs measured per stage', () => {
+    const settings = JSON.parse(tour.cells.find((c: { id: string }) => c.id === 'plan').source);
+    const file = notebookFile('run.notebook.json', {
+      name: 'run it',
+      cells: [
+        { id: 'plan', kind: 'settings', source: JSON.stringify({ ...settings, model: 'fmnist-cnn', link: 'wifi' }) },
+        { id: 'front', kind: 'run', source: '{"view": "pareto", "settings": "plan"}' },
+        { id: 'go', kind: 'run', source: '{"view": "run", "plan": "front", "requests": 8, "eval": "fashion-mnist-test", "agent": null}' },
+      ],
+    });
+    const dry = partita('notebook', 'run', file);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^cell go \(run\): ok in [\d.]+ ms, ready to run: fmnist-cnn, /m);
+    const md = join(dir, 'run.md');
+    const r = partita('notebook', 'run', file, '--execute-runs', '--out', md);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^cell go \(run\): ok in [\d.]+ ms, ran fmnist-cnn, .+ on raspberry-pi-4b over wifi, 8 requests of fashion-mnist-test locally: plan \d+, run \d+, [\d.]+ requests\/s, top-1 [\d.]+%$/m);
+    for (const stage of ['device', 'uplink', 'server', 'result', 'end to end']) expect(r.stdout).toMatch(new RegExp(`^ {2}${stage}: predicted [\\d.]+ ms, measured [\\d.]+ ms`, 'm'));
+    expect(readFileSync(md, 'utf8')).toMatch(/\| stage \| predicted ms \| measured ms \(median\) \| p90 ms \| error \|\n.*\n\| device \|/);
   });
 
   it('a corrupt file, a newer format, a missing file: one clear line, exit 1', () => {
