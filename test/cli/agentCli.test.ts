@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,6 +92,35 @@ describe('agents through the running workbench (real processes: serve, agent, CL
     expect(partita('devices', 'revoke', String(pair.json.id)).code).toBe(0);
     await until('the agent to be dropped', () => partita('devices', 'agents', '--json').json?.agents?.length === 0, 30_000);
   }, 240_000);
+
+  it('export-partitions writes a head and a tail that together compute the whole model', async () => {
+    const out = join(dir, 'parts');
+    // A plan of our own choosing (cut 9: inside a residual block, two tensors cross) from a plan.json file.
+    const file = join(dir, 'cut9.json');
+    const exp = partita('export', 'fmnist-resnet', '--device', 'raspberry-pi-4b', '--link', 'lte', '--estimator', 'none', '--out', join(dir, 'exp'));
+    expect(exp.code, exp.stderr).toBe(0);
+    const pf = JSON.parse(readFileSync(join(dir, 'exp', 'plan.json'), 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...pf, cut: 9, deviceLayers: Array.from({ length: 9 }, (_, i) => ({ position: i + 1, name: `l${i + 1}`, opType: 'x', bits: 32 })), activationBits: 32 }));
+    const r = partita('export-partitions', 'fmnist-resnet', '--plan', file, '--out', out, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.cutTensors).toHaveLength(2);
+    const ort = await import('onnxruntime-node');
+    const head = await ort.InferenceSession.create(join(out, 'head.onnx'));
+    const tail = await ort.InferenceSession.create(join(out, 'tail.onnx'));
+    const whole = await ort.InferenceSession.create(join(ROOT, 'experiments/zoo/fmnist-resnet.onnx'));
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 784 }, (_, i) => (i % 29) / 29), [1, 1, 28, 28]);
+    const mid = await head.run({ [head.inputNames[0]]: x });
+    const y = await tail.run(Object.fromEntries(tail.inputNames.map((n) => [n, mid[n]])));
+    const ref = await whole.run({ [whole.inputNames[0]]: x });
+    const a = y[tail.outputNames[0]].data as Float32Array;
+    const b = ref[whole.outputNames[0]].data as Float32Array;
+    expect(a.length).toBe(b.length);
+    for (let i = 0; i < a.length; i++) expect(a[i]).toBeCloseTo(b[i], 4);
+    const bad = partita('export-partitions', 'fmnist-cnn', '--plan', file, '--out', join(dir, 'nope'));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/\[plan-model-mismatch\]/);
+    expect(existsSync(join(dir, 'nope'))).toBe(false);
+  }, 120_000);
 
   it('without a running workbench, agent commands say so and how to start one; the runtime file goes with the server', async () => {
     serve.child.kill('SIGTERM');
