@@ -17,6 +17,7 @@ import { memoryPorts } from '../core/rpc/port.js';
 import { serveApi } from '../core/rpc/server.js';
 import { defaultDbPath } from '../core/host/dataDir.js';
 import { createHandlers } from '../core/host/handlers.js';
+import { startAgentHub } from '../core/host/agentHub.js';
 import { seedDefaults } from '../core/host/seed.js';
 import { SqliteStore } from '../core/store/sqliteStore.js';
 import type { BrowserWindow, ElectronMain, MenuItemOptions } from './electronTypes.js';
@@ -57,7 +58,9 @@ async function main(): Promise<void> {
   mkdirSync(dirname(dbPath), { recursive: true });
   const store = SqliteStore.open(dbPath);
   await seedDefaults(store);
-  const { handlers, jobs: _jobs, close } = createHandlers(store);
+  // Device agents attach to this hub (the devices view shows them; its URL is in the pairing dialog).
+  const hub = await startAgentHub({ store, host: process.env.PARTITA_AGENT_HOST, port: process.env.PARTITA_AGENT_PORT ? Number(process.env.PARTITA_AGENT_PORT) : undefined });
+  const { handlers, jobs: _jobs, close } = createHandlers(store, { hub });
 
   // A client for the menus: the same API the page uses, in process.
   const [mine, theirs] = memoryPorts();
@@ -141,7 +144,7 @@ async function main(): Promise<void> {
     conn.close();
     core.close();
     close();
-    store.close();
+    void hub.close().finally(() => store.close());
   });
   app.on('window-all-closed', () => app.quit());
   // Refuse webviews and any navigation from windows we did not create.
