@@ -2,7 +2,8 @@
  * The workbench page: connect to the core, then open the last notebook (or the tour on a fresh store).
  */
 import type { ApiClient } from '../core/rpc/client.js';
-import type { Notebook, SavedNotebook } from '../core/api/contract.js';
+import type { SavedNotebook } from '../core/api/contract.js';
+import { parseNotebook } from '../core/notebook/format.js';
 import { loadSettingsNames } from '../core/notebook/settings.js';
 import tour from '../experiments/tour/tour.notebook.json' with { type: 'json' };
 import { connect, ConnectError } from './connect.js';
@@ -25,7 +26,8 @@ async function openInitial(api: ApiClient, view: NotebookView): Promise<void> {
   const id = notebooks.find((n) => n.id === last)?.id ?? notebooks[0]?.id;
   let nb: SavedNotebook;
   if (id) nb = (await api['notebooks.get']({ id })).notebook;
-  else nb = (await api['notebooks.save']({ notebook: tour as Notebook })).notebook;
+  // The file form (sources as arrays of lines) becomes the contract's notebook (sources as strings).
+  else nb = (await api['notebooks.save']({ notebook: parseNotebook(JSON.stringify(tour), 'tour.notebook.json') })).notebook;
   localStorage.setItem('partita.notebook', nb.id);
   await view.open(nb);
 }

@@ -6,6 +6,7 @@ import { defaultDbPath } from './dataDir.js';
 import { addFashionMnist, addIdxDataset } from './datasets.js';
 import { evaluateModel } from './evaluation.js';
 import { measureFidelity } from './fidelity.js';
+import { duplicateNotebook, exportNotebookFile, importNotebookFile } from './notebookFiles.js';
 import { importModel, loadModel } from './models.js';
 import { aimetEncodings, ortQuantOverrides } from '../quant/configExport.js';
 import { profileModel } from './profiling.js';
@@ -717,6 +718,61 @@ export function buildCli(): Command {
         if (r.failure) throw r.failure;
       } finally {
         bar.stop();
+        store.close();
+      }
+    });
+
+  notebook
+    .command('list')
+    .description('the notebooks saved in the database')
+    .action((_o: unknown, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        const list = store.listNotebooks();
+        out.result({ notebooks: list }, () => (list.length ? formatTable(['id', 'name', 'cells', 'saved'], list.map((n) => [n.id, n.name, n.cellCount, n.updatedAt])) : 'No saved notebooks.'));
+      } finally {
+        store.close();
+      }
+    });
+  notebook
+    .command('import')
+    .description('save a notebook file in the database (a new notebook; the workbench lists it)')
+    .argument('<file>', 'the .notebook.json file')
+    .option('--name <name>', "the saved notebook's name (default: the file's)")
+    .action((file: string, o: { name?: string }, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        const r = importNotebookFile(store, file, o.name);
+        out.result(r, () => `Saved notebook ${r.id} ('${r.name}', ${r.cells} cells).`);
+      } finally {
+        store.close();
+      }
+    });
+  notebook
+    .command('export')
+    .description('write a saved notebook as a text file that diffs well in git')
+    .argument('<id>', 'saved notebook id (see `partita notebook list`)')
+    .requiredOption('--out <file>', 'the .notebook.json file to write')
+    .action((id: string, o: { out: string }, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        const r = exportNotebookFile(store, id, o.out);
+        out.result(r, () => `Wrote ${r.file} (${r.bytes} bytes).`);
+      } finally {
+        store.close();
+      }
+    });
+  notebook
+    .command('duplicate')
+    .description('copy a saved notebook under a new id')
+    .argument('<id>', 'saved notebook id')
+    .option('--name <name>', 'name of the copy')
+    .action((id: string, o: { name?: string }, cmd: Command) => {
+      const { store, out } = ctx(cmd);
+      try {
+        const r = duplicateNotebook(store, id, o.name);
+        out.result(r, () => `Saved copy ${r.id} ('${r.name}').`);
+      } finally {
         store.close();
       }
     });

@@ -4,19 +4,18 @@
  * against the contract exactly as it is when the page calls over the WebSocket. The outcome of each cell is
  * printed (and optionally written as an HTML or Markdown report); a failed cell fails the run.
  */
-import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import type { Notebook, NotebookCell } from '../api/contract.js';
 import { CoreError } from '../api/errors.js';
 import type { Plan } from '../api/planning.js';
 import type { DevicesValue, ModelValue, QueryValue, RunCellValue, RunsValue, StageRow } from '../notebook/cells.js';
-import { parseNotebook } from '../notebook/format.js';
 import { escapeHtml, markdownToHtml } from '../notebook/markdown.js';
 import type { ParetoValue } from '../notebook/planning.js';
 import { runNotebook, type CellOutcome } from '../notebook/run.js';
 import type { Baselines } from '../plan/baselines.js';
 import { connectApi } from '../rpc/client.js';
 import { memoryPorts } from '../rpc/port.js';
+import { readNotebookFile } from './notebookFiles.js';
 import { serveApi } from '../rpc/server.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
 import { createHandlers } from './handlers.js';
@@ -63,17 +62,6 @@ export interface NotebookRunResult {
   failure: CoreError | null;
 }
 
-function readNotebookFile(file: string): Notebook {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new CoreError('notebook-not-found', `No notebook file '${file}'. Check the path (notebooks are *.notebook.json files, e.g. experiments/tour/tour.notebook.json).`);
-    throw new CoreError('notebook-unreadable', `Cannot read notebook '${file}' (${(e as Error).message}). Check that it is a readable file.`);
-  }
-  return parseNotebook(text, file);
-}
 
 function reportFormat(out: string): 'html' | 'md' {
   const ext = extname(out).toLowerCase();

@@ -1,6 +1,7 @@
 /**
  * The notebook file format (`*.notebook.json`): the contract's NotebookSchema as pretty-printed JSON, one key per
- * line, so a notebook under experiments/ diffs well in git. Reading a file checks, in order: that it is JSON, that
+ * line, and (format 2) a multi-line cell source as an array of its lines, so a notebook under experiments/ diffs
+ * line by line in git. Reading a file checks, in order: that it is JSON, that
  * its `format` is one this core reads (a file without `format` is format 1), and that it has the notebook's shape;
  * each failure is a CoreError that says what is wrong and what to do.
  */
@@ -10,6 +11,19 @@ import { CoreError } from '../api/errors.js';
 export { NOTEBOOK_FORMAT };
 
 const SHAPE = `A notebook is {"format": ${NOTEBOOK_FORMAT}, "name": "…", "cells": [{"id": "…", "kind": "${NOTEBOOK_CELL_KINDS.join('" | "')}", "source": "…"}]}.`;
+
+/** A file's cell sources given as arrays of lines (format 2) become the strings the contract holds. */
+function joinSourceLines(json: object): unknown {
+  const cells = (json as { cells?: unknown }).cells;
+  if (!Array.isArray(cells)) return json;
+  return {
+    ...json,
+    cells: cells.map((c: unknown) => {
+      const source = (c as { source?: unknown } | null)?.source;
+      return Array.isArray(source) && source.every((l) => typeof l === 'string') ? { ...(c as object), source: source.join('\n') } : c;
+    }),
+  };
+}
 
 /**
  * Parses the text of a notebook file. `name` is how messages refer to it (the file path).
@@ -33,7 +47,7 @@ export function parseNotebook(text: string, name = 'notebook'): Notebook {
       { format, supported: NOTEBOOK_FORMAT },
     );
   }
-  const r = NotebookSchema.safeParse(json);
+  const r = NotebookSchema.safeParse(joinSourceLines(json));
   if (!r.success) {
     const issue = r.error.issues[0];
     const where = issue.path.length ? issue.path.join('.') : 'the top level';
@@ -51,6 +65,6 @@ export function parseNotebook(text: string, name = 'notebook'): Notebook {
  * with a final newline. The store's id is left out: it names a row in one database, not the document.
  */
 export function serializeNotebook(nb: Pick<Notebook, 'name' | 'cells'>): string {
-  const doc = { format: NOTEBOOK_FORMAT, name: nb.name, cells: nb.cells.map((c) => ({ id: c.id, kind: c.kind, source: c.source })) };
+  const doc = { format: NOTEBOOK_FORMAT, name: nb.name, cells: nb.cells.map((c) => ({ id: c.id, kind: c.kind, source: c.source.includes('\n') ? c.source.split('\n') : c.source })) };
   return JSON.stringify(doc, null, 2) + '\n';
 }

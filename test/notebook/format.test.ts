@@ -27,10 +27,18 @@ describe('notebook file format', () => {
     expect(serializeNotebook(nb)).toBe(text);
   });
 
+  it('writes multi-line sources as arrays of lines and reads them back as the same strings', () => {
+    const nb = { name: 'n', cells: [{ id: 'a', kind: 'markdown' as const, source: '# one\ntwo\n' }, { id: 'b', kind: 'query' as const, source: 'SELECT 1' }] };
+    const text = serializeNotebook(nb);
+    expect(JSON.parse(text).cells.map((c: { source: unknown }) => c.source)).toEqual([['# one', 'two', ''], 'SELECT 1']);
+    expect(parseNotebook(text).cells.map((c) => c.source)).toEqual(['# one\ntwo\n', 'SELECT 1']);
+    expect(failure(JSON.stringify({ format: 2, name: 'n', cells: [{ id: 'a', kind: 'markdown', source: ['ok', 3] }] })).code).toBe('notebook-invalid');
+  });
+
   it('a file without "format" is format 1 (files written before the field existed)', () => {
     const nb = parseNotebook(JSON.stringify({ name: 'old', cells: [{ id: 'a', kind: 'markdown', source: '# hi' }] }));
     expect(nb.format).toBe(1);
-    expect(JSON.parse(serializeNotebook(nb))).toEqual({ format: 1, name: 'old', cells: [{ id: 'a', kind: 'markdown', source: '# hi' }] });
+    expect(JSON.parse(serializeNotebook(nb))).toEqual({ format: NOTEBOOK_FORMAT, name: 'old', cells: [{ id: 'a', kind: 'markdown', source: '# hi' }] });
   });
 
   it('corrupt JSON: notebook-invalid, naming the file and what to do', () => {
@@ -63,7 +71,7 @@ describe('notebook file format', () => {
       const e = failure(JSON.stringify(doc));
       expect(e.code, JSON.stringify(doc)).toBe('notebook-invalid');
       expect(e.message).toMatch(message);
-      expect(e.message).toMatch(/A notebook is \{"format": 1, "name": "…", "cells": \[\{"id": "…", "kind": "markdown" \| "settings" \| "query" \| "plot" \| "run", "source": "…"\}\]\}\.$/);
+      expect(e.message).toMatch(/A notebook is \{"format": 2, "name": "…", "cells": \[\{"id": "…", "kind": "markdown" \| "settings" \| "query" \| "plot" \| "run", "source": "…"\}\]\}\.$/);
       if (path.length) expect(e.details).toEqual({ path });
     }
   });
@@ -71,6 +79,6 @@ describe('notebook file format', () => {
   it('the API refuses a notebook of a newer format too', () => {
     const r = NotebookSchema.safeParse({ format: NOTEBOOK_FORMAT + 1, name: 'n', cells: [] });
     expect(r.success).toBe(false);
-    expect(r.error!.issues[0].message).toMatch(/reads notebook format 1 and older; update Partita/);
+    expect(r.error!.issues[0].message).toMatch(/reads notebook format 2 and older; update Partita/);
   });
 });

@@ -4,13 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDefaults } from '../../core/host/seed.js';
+import { parseNotebook } from '../../core/notebook/format.js';
 import { SqliteStore } from '../../core/store/sqliteStore.js';
 import { ROOT } from '../helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'partita-notebook-cli-'));
 const db = join(dir, 'cli.db');
 const TOUR = 'experiments/tour/tour.notebook.json';
-const tour = JSON.parse(readFileSync(join(ROOT, TOUR), 'utf8'));
+// The tour as the contract holds it (sources as strings; the file stores multi-line sources as arrays of lines).
+const tour = parseNotebook(readFileSync(join(ROOT, TOUR), 'utf8'), TOUR);
 
 beforeAll(async () => {
   // Seeded like `partita init` / the e2e workbench: the bundled models and the device and link presets.
@@ -126,7 +128,7 @@ describe('partita notebook run', () => {
   it('a corrupt file, a newer format, a missing file: one clear line, exit 1', () => {
     const cases: [string, RegExp][] = [
       [notebookFile('corrupt.notebook.json', '{"name": "x", "cells": [{"id": "a",'), /^error: Notebook '.+corrupt\.notebook\.json' is not valid JSON \(.+\)\. Fix the file, or restore it from version control\. \[notebook-invalid\]\n$/],
-      [notebookFile('future.notebook.json', { ...tour, format: 99 }), /^error: Notebook '.+future\.notebook\.json' has format 99, but this Partita reads format 1 and older\. Update Partita to open it\. \[notebook-too-new\]\n$/],
+      [notebookFile('future.notebook.json', { ...tour, format: 99 }), /^error: Notebook '.+future\.notebook\.json' has format 99, but this Partita reads format 2 and older\. Update Partita to open it\. \[notebook-too-new\]\n$/],
       [notebookFile('shape.notebook.json', { name: 'x', cells: [{ id: 'a', kind: 'spreadsheet', source: '' }] }), /^error: Notebook '.+shape\.notebook\.json' is not a valid notebook: at cells\.0\.kind: .+ \[notebook-invalid\]\n$/],
       [join(dir, 'absent.notebook.json'), /^error: No notebook file '.+absent\.notebook\.json'\. Check the path .+ \[notebook-not-found\]\n$/],
     ];
@@ -137,6 +139,26 @@ describe('partita notebook run', () => {
       expect(r.stdout).toBe('');
     }
     expect(existsSync(join(dir, 'absent.notebook.json'))).toBe(false);
+  });
+
+  it('import, list, duplicate and export: a file becomes a saved notebook and comes back as the same text', () => {
+    const imported = partita('--json', 'notebook', 'import', TOUR);
+    expect(imported.code, imported.stderr).toBe(0);
+    const { id, cells } = JSON.parse(imported.stdout);
+    expect(cells).toBe(tour.cells.length);
+    const copy = JSON.parse(partita('--json', 'notebook', 'duplicate', id, '--name', 'my tour').stdout);
+    const list = JSON.parse(partita('--json', 'notebook', 'list').stdout).notebooks.map((n: { id: string; name: string }) => n.name);
+    expect(list).toEqual(expect.arrayContaining([tour.name, 'my tour']));
+    const out = join(dir, 'back.notebook.json');
+    expect(partita('notebook', 'export', id, '--out', out).code).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(readFileSync(join(ROOT, TOUR), 'utf8'));
+    // Multi-line sources are stored one line per array element, so an edit to one line is a one-line diff.
+    expect(Array.isArray(JSON.parse(readFileSync(out, 'utf8')).cells[0].source)).toBe(true);
+    expect(copy.id).not.toBe(id);
+    const missing = partita('notebook', 'export', 'nope', '--out', join(dir, 'x.notebook.json'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/No saved notebook 'nope'.*\[notebook-unknown\]/);
+    expect(existsSync(join(dir, 'x.notebook.json'))).toBe(false);
   });
 
   it('--help', () => {
