@@ -133,12 +133,15 @@ export function degradationSource(store: SqliteStore, modelRef: string, estimato
     const i = t.layers.indexOf(layer);
     const j = t.bits.indexOf(bits);
     if (i < 0 || j < 0) throw new Error(`estimator has no entry for ${layer} at ${bits} bits`);
-    return table ? table.drop[i][j] : noise!.dropPerNoise * noise!.kappa[i] * noise!.sigma2[i][j];
+    // A measured drop below zero is sampling noise on the calibration slice, not a gain to spend elsewhere: summed
+    // over many layers, such "gains" let a plan quantize far more than its budget allows.
+    return Math.max(0, table ? table.drop[i][j] : noise!.dropPerNoise * noise!.kappa[i] * noise!.sigma2[i][j]);
   };
   if (!link) return { source: { name: estimator, weight }, weightBits: [32, 16, ...t.bits] };
   const activation = (cut: number, bits: number): number | undefined => {
     const j = link.bits.indexOf(bits);
-    return j < 0 ? undefined : link.drop[cut]?.[j];
+    const d = j < 0 ? undefined : link.drop[cut]?.[j];
+    return d === undefined ? undefined : Math.max(0, d);
   };
   return { source: { name: estimator, weight, activation }, weightBits: [32, 16, ...t.bits], activationBits: [16, ...link.bits] };
 }

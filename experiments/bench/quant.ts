@@ -80,23 +80,21 @@ function bestMixed(t: SensitivityTable, samples: number, budget: number, bytesOf
   const unit = 1 / samples;
   // FP32 (32 bits, no drop) is always an option, so a tight budget can keep the most sensitive layers exact.
   t = { ...t, bits: [...t.bits, 32], drop: t.drop.map((row) => [...row, 0]) };
-  const units = t.drop.map((row) => row.map((d) => Math.round(d / unit)));
-  const minU = units.reduce((a, row) => a + Math.min(0, ...row), 0);
-  const cap = Math.floor(budget / unit + 1e-9) - minU;
-  if (cap < 0) return null;
+  // Negative measured drops are noise on the calibration slice; spending them as gains breaks the budget (as the planner).
+  const units = t.drop.map((row) => row.map((d) => Math.round(Math.max(0, d) / unit)));
+  const cap = Math.floor(budget / unit + 1e-9);
   const options = t.bits.map((b, j) => ({ b, j }));
-  // dp[u] = min bytes with shifted drop u, choice tracking per layer.
+  // dp[u] = min bytes with drop u (in units), choice tracking per layer.
   let dp = new Float64Array(cap + 1).fill(Infinity);
   dp[0] = 0;
   const choice: Int8Array[] = [];
   for (let i = 0; i < t.layers.length; i++) {
     const next = new Float64Array(cap + 1).fill(Infinity);
     const ch = new Int8Array(cap + 1).fill(-1);
-    const shift = Math.min(0, ...units[i]);
     for (let u = 0; u <= cap; u++) {
       if (dp[u] === Infinity) continue;
       for (const { b, j } of options) {
-        const v = u + units[i][j] - shift;
+        const v = u + units[i][j];
         if (v > cap) continue;
         const cost = dp[u] + bytesOf(i, b);
         if (cost < next[v]) {
@@ -115,7 +113,7 @@ function bestMixed(t: SensitivityTable, samples: number, budget: number, bytesOf
   for (let i = t.layers.length - 1; i >= 0; i--) {
     const j = choice[i][best];
     bits[t.layers[i]] = t.bits[j];
-    best -= units[i][j] - Math.min(0, ...units[i]);
+    best -= units[i][j];
   }
   return bits;
 }

@@ -84,7 +84,7 @@ describe('partita notebook run', () => {
 
   it('a broken notebook: the outcomes still print, then exit 1 naming the failing cell and its error', () => {
     const broken = structuredClone(tour);
-    broken.cells.find((c: { id: string }) => c.id === 'plan').source = tour.cells.find((c: { id: string }) => c.id === 'plan').source.replace('raspberry-pi-4b', 'toaster');
+    broken.cells.find((c) => c.id === 'plan')!.source = tour.cells.find((c) => c.id === 'plan')!.source.replace('raspberry-pi-4b', 'toaster');
     broken.cells.push({ id: 'counts', kind: 'query', source: 'SELECT count(*) AS n FROM modelz' });
     const file = notebookFile('broken.notebook.json', broken);
     const r = partita('notebook', 'run', file);
@@ -105,7 +105,7 @@ describe('partita notebook run', () => {
   });
 
   it('--execute-runs runs the selected plan of a run cell and prints predicted vs measured per stage', () => {
-    const settings = JSON.parse(tour.cells.find((c: { id: string }) => c.id === 'plan').source);
+    const settings = JSON.parse(tour.cells.find((c) => c.id === 'plan')!.source);
     const file = notebookFile('run.notebook.json', {
       name: 'run it',
       cells: [
