@@ -118,10 +118,10 @@ function bestMixed(t: SensitivityTable, samples: number, budget: number, bytesOf
   return bits;
 }
 
-export async function benchZooPrecision(): Promise<void> {
+export async function benchZooPrecision(only?: readonly string[]): Promise<void> {
   const rows: (string | number)[][] = [];
   const corr: (string | number)[][] = [];
-  for (const z of zooManifest().models) {
+  for (const z of zooManifest().models.filter((x) => !only || only.includes(x.name))) {
     const m = load(z.name, join(zooDir(), z.file));
     const layers = quantizableLayers(m.proto, m.graph).map((l) => l.name);
     const fp32 = await top1(encodeModel(m.proto), m.name);
