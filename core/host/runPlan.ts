@@ -51,11 +51,19 @@ export function loadPlanRef(store: SqliteStore, modelRef: string, ref: string): 
     }
     return { plan: { cut: p.plan.cut, bits: p.plan.bits, activationBits: p.plan.activationBits }, request: (p.request as PlanRef['request']) ?? null, planId: p.id, origin: `plan ${p.id}` };
   }
+  let text: string;
+  try {
+    text = readFileSync(ref, 'utf8');
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'unreadable';
+    throw new CoreError('plan-file-invalid', `Cannot read plan file '${ref}' (${why}). Pass a stored plan id or a plan.json written by \`partita export\`.`);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(ref, 'utf8'));
-  } catch (e) {
-    throw new CoreError('plan-file-invalid', `Cannot read plan file '${ref}' (${(e as Error).message}). Pass a stored plan id or a plan.json written by \`partita export\`.`);
+    raw = JSON.parse(text);
+  } catch {
+    // JSON.parse quotes the text it choked on; the file may not be ours to show (the path can come from the page).
+    throw new CoreError('plan-file-invalid', `Plan file '${ref}' is not JSON. Pass a stored plan id or a plan.json written by \`partita export\`.`);
   }
   const parsed = PlanFileSchema.safeParse(raw);
   if (!parsed.success) {
