@@ -21,6 +21,27 @@ if (only !== 'renderer') {
 }
 
 if (only !== 'renderer') {
+  // The headless plot process (core/host/plotChild.ts) with Plot and linkedom in one file: Node's permission model
+  // lets it read that file and nothing else. linkedom's optional `canvas` and `perf_hooks` are shimmed as in the
+  // renderer's plot worker (a bundled ESM file has no `require`).
+  await build({
+    entryPoints: { plotChild: 'core/host/plotChild.ts' },
+    outdir: 'dist',
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    legalComments: 'none',
+    logLevel: 'warning',
+    alias: {
+      canvas: fileURLToPath(new URL('../node_modules/linkedom/commonjs/canvas-shim.cjs', import.meta.url)),
+      perf_hooks: fileURLToPath(new URL('../renderer/plot/perfHooks.ts', import.meta.url)),
+    },
+  });
+}
+
+if (only !== 'renderer') {
   // Electron's main process (ESM, like the CLI) and its sandboxed preload (one CommonJS file: a sandboxed preload
   // can require only 'electron').
   await Promise.all([

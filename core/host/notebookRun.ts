@@ -2,7 +2,8 @@
  * `partita notebook run FILE`: a notebook file evaluated headless, in-process. The core's handlers are served on
  * one end of an in-memory port pair and the notebook talks to a client on the other end, so every call is checked
  * against the contract exactly as it is when the page calls over the WebSocket. The outcome of each cell is
- * printed (and optionally written as an HTML or Markdown report); a failed cell fails the run.
+ * printed (and optionally written as an HTML or Markdown report); a failed cell fails the run. Plot cells are drawn as
+ * SVG, each in its own sandboxed, time-limited Node process (plotProcess.ts).
  */
 import { basename, dirname, extname, join } from 'node:path';
 import type { Notebook, NotebookCell } from '../api/contract.js';
@@ -20,11 +21,13 @@ import { serveApi } from '../rpc/server.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
 import { createHandlers } from './handlers.js';
 import { paretoSvg } from './paretoSvg.js';
+import { headlessPlotRunner, type PlotValue } from './plotProcess.js';
+import { standaloneSvg } from './plotSvg.js';
 import { writeFileAtomic } from './quantize.js';
 import { formatTable } from './table.js';
 
 export interface NotebookRunOptions {
-  /** Also write a report: `.html` (plots as inline SVG) or `.md` (SVG files next to it). */
+  /** Also write a report: `.html` (Pareto fronts and plot cells as inline SVG) or `.md` (SVG files next to it). */
   out?: string;
   /** Start the runs of run cells (`"view": "run"`) and report what they measured; otherwise they only say what they would run. */
   executeRuns?: boolean;
@@ -80,7 +83,7 @@ export async function runNotebookFile(store: SqliteStore, file: string, o: Noteb
   const api = connectApi(clientPort);
   let outcomes: CellOutcome[];
   try {
-    outcomes = await runNotebook(api, nb, { onProgress: o.onProgress, executeRuns: o.executeRuns ? api : undefined });
+    outcomes = await runNotebook(api, nb, { onProgress: o.onProgress, executeRuns: o.executeRuns ? api : undefined, plot: headlessPlotRunner() });
   } finally {
     api.close();
     connection.close();
@@ -131,6 +134,9 @@ function isView<V extends string>(v: unknown, view: V): boolean {
 const isRunCell = (v: unknown): v is RunCellValue => isView(v, 'run');
 const isRuns = (v: unknown): v is RunsValue => isView(v, 'runs');
 const isDevices = (v: unknown): v is DevicesValue => isView(v, 'devices');
+function isPlot(c: CellOutcome, v: unknown): v is PlotValue {
+  return c.kind === 'plot' && !!v && typeof v === 'object' && typeof (v as PlotValue).svg === 'string' && typeof (v as PlotValue).bytes === 'number';
+}
 function isQuery(v: unknown): v is QueryValue {
   return !!v && typeof v === 'object' && Array.isArray((v as QueryValue).columns) && Array.isArray((v as QueryValue).rows);
 }
@@ -139,6 +145,8 @@ const planBrief = (p: Plan) => ({ cut: p.cut, bits: p.bits, activationBits: p.ac
 
 function summarize(c: Extract<CellOutcome, { status: 'ok' }>): unknown {
   const v = c.value;
+  // The markup itself goes to the report (--out), not into the summary.
+  if (isPlot(c, v)) return { plot: v.root, bytes: v.bytes };
   if (isPareto(v)) {
     const knee = v.front.knee >= 0 ? v.front.plans[v.front.knee] : null;
     return {
@@ -176,6 +184,7 @@ function planText(p: Plan, layers: number): string {
 /** What an evaluated cell shows, in words: a first line, then details (no table). */
 function describe(c: Extract<CellOutcome, { status: 'ok' }>): string[] {
   const v = c.value;
+  if (isPlot(c, v)) return [`plot: SVG, ${v.bytes} bytes${v.root === 'figure' ? ', a figure with a title or legend' : ''}`];
   if (isPareto(v)) {
     const knee = v.front.knee >= 0 ? v.front.plans[v.front.knee] : null;
     return [
@@ -263,6 +272,9 @@ function writeReport(out: string, format: 'html' | 'md', nb: Notebook, outcomes:
       else if (isPareto(v)) {
         const t = planRows(v);
         body = `<ul>${describe(c).map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul>\n<figure>${svgFor(c, v)}</figure>\n${htmlTable(t.headers, t.rows)}`;
+      } else if (isPlot(c, v)) {
+        // Cleaned when it came back from the plot process (plotSvg.ts): the workbench's markup policy.
+        body = `<p>${escapeHtml(describe(c)[0])}</p>\n${v.root === 'svg' ? `<figure>${v.svg}</figure>` : v.svg}`;
       } else if (isQuery(v)) body = `<p>${escapeHtml(describe(c)[0])}</p>\n${htmlTable(v.columns, v.rows)}`;
       else if (viewTable(v)) {
         const t = viewTable(v)!;
@@ -284,6 +296,10 @@ function writeReport(out: string, format: 'html' | 'md', nb: Notebook, outcomes:
         written.push(writeFileAtomic(svgPath, svgFor(c, v) + '\n'));
         const t = planRows(v);
         lines.push(...describe(c).map((l) => `- ${l}`), '', `![Pareto front of ${cell.id}](${basename(svgPath)})`, '', mdTable(t.headers, t.rows));
+      } else if (isPlot(c, v)) {
+        const svgPath = join(dirname(out), `${basename(out, extname(out))}.${cell.id}.svg`);
+        written.push(writeFileAtomic(svgPath, standaloneSvg(v.svg) + '\n'));
+        lines.push(describe(c)[0] + (v.root === 'figure' ? '; the SVG file holds the chart only (an HTML report has the title and legend too)' : ''), '', `![Plot of ${cell.id}](${basename(svgPath)})`);
       } else if (isQuery(v)) lines.push(describe(c)[0], '', mdTable(v.columns, v.rows));
       else if (viewTable(v)) lines.push(describe(c)[0], '', mdTable(viewTable(v)!.headers, viewTable(v)!.rows));
       else lines.push(describe(c).join('; '));

@@ -1,7 +1,7 @@
 /**
  * Evaluates a whole notebook once, without a UI: the same cell graph and cell evaluation as the workbench, driven
- * to the end, with one outcome per cell in document order. Plot cells need a runner (the UI's sandboxed worker);
- * without one they are skipped, and so are the cells that read them.
+ * to the end, with one outcome per cell in document order. Plot cells need a runner (the UI's sandboxed worker,
+ * the CLI's sandboxed plot process); without one they are skipped, and so are the cells that read them.
  */
 import type { CoreApi, Notebook, NotebookCell } from '../api/contract.js';
 import { isCoreError } from '../api/errors.js';

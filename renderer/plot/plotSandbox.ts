@@ -5,6 +5,7 @@
  * is parsed inertly and sanitised before it enters the page. A worker that does not answer in time (an endless
  * loop) is terminated; the page never blocks on it.
  */
+import { sanitizeChildren } from '../../core/notebook/plotMarkup.js';
 
 export interface PlotRunOptions {
   timeoutMs?: number;
@@ -54,28 +55,11 @@ export function runPlotCode(code: string, data: unknown, o: PlotRunOptions = {})
   });
 }
 
-const DROP_ELEMENTS = new Set(['script', 'foreignobject', 'iframe', 'object', 'embed', 'link', 'meta', 'base', 'animate', 'set', 'use']);
-
 /** Parses markup inertly (DOMParser runs no scripts) and keeps only presentational elements and attributes. */
 export function sanitizeMarkup(markup: string): DocumentFragment {
   const doc = new DOMParser().parseFromString(`<body>${markup}</body>`, 'text/html');
-  const walk = (el: Element) => {
-    for (const child of [...el.children]) {
-      const tag = child.localName.toLowerCase();
-      if (DROP_ELEMENTS.has(tag) || (tag === 'style' && /url\s*\(|@import|expression/i.test(child.textContent ?? ''))) {
-        child.remove();
-        continue;
-      }
-      for (const a of [...child.attributes]) {
-        const n = a.name.toLowerCase();
-        const v = a.value.trim().toLowerCase();
-        if (n.startsWith('on') || ((n === 'href' || n.endsWith(':href') || n === 'src') && !v.startsWith('#'))) child.removeAttribute(a.name);
-        else if (n === 'style' && /url\s*\(|expression|@import/.test(v)) child.removeAttribute(a.name);
-      }
-      walk(child);
-    }
-  };
-  walk(doc.body);
+  // The policy is shared with the CLI's reports (core/host/plotSvg.ts), so both keep the same things.
+  sanitizeChildren(doc.body);
   const frag = document.createDocumentFragment();
   for (const n of [...doc.body.childNodes]) frag.appendChild(document.importNode(n, true));
   return frag;
