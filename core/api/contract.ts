@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PlanFileSchema } from './planFile.js';
 import { ConstraintsSchema, ObjectiveSchema, PlanningProblemSchema, WEIGHT_BITS, type Plan } from './planning.js';
 
 /**
@@ -344,6 +345,12 @@ export const SolveStatsSchema = z.object({
   candidates: nonNegInt,
 });
 
+/** Names a problem kept by `plan.register`: the SHA-256 of its content, hex. */
+export const ProblemIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a problem id is the 64 hex digits plan.register returned');
+
+/** How many registered problems the core keeps at least (most recently used first). */
+export const PROBLEM_REGISTRY_SIZE = 8;
+
 /** The three constraints of a planning problem: the degradation budget, the latency SLO, the device memory. */
 export const ConstraintNameSchema = z.enum(['degradation', 'latency', 'memory']);
 
@@ -494,6 +501,23 @@ export const PlanRunResultSchema = z.object({
   top1: z.number().nullable(),
 });
 
+/** A folder name for an export: letters, digits, '.', '_' or '-', not starting with '.' (never a path). */
+export const ExportNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$/, 'an export name is a plain folder name: 1 to 100 letters, digits, ".", "_" or "-", not starting with "."');
+
+/** What plans.export wrote. */
+export const ExportResultSchema = z.object({
+  /** Absolute path of the folder on the core's file system. */
+  outDir: z.string(),
+  /** The folder's name (under the workbench's exports folder). */
+  name: z.string(),
+  /** The files written, in the order written (plan.json last), with their size and SHA-256 (hex). */
+  files: z.array(z.object({ name: z.string(), bytes: nonNegInt, sha256: z.string() })),
+  /** The plan.json written. */
+  planFile: PlanFileSchema,
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // Store queries
 
@@ -518,7 +542,8 @@ export const NotebookCellSchema = z.strictObject({
  * The notebook document format this core reads and writes (`*.notebook.json` files, `notebooks.save`). A file
  * without `format` is format 1; a newer format is refused (`notebook-too-new` when read from a file).
  */
-export const NOTEBOOK_FORMAT = 1;
+/** 2: a cell's source may be stored in a file as an array of lines (diffs line by line); 1: strings only. */
+export const NOTEBOOK_FORMAT = 2;
 
 export const NotebookSchema = z
   .strictObject({
@@ -528,7 +553,7 @@ export const NotebookSchema = z
       .int()
       .min(1)
       .max(NOTEBOOK_FORMAT, `this Partita reads notebook format ${NOTEBOOK_FORMAT} and older; update Partita to open a newer notebook`)
-      .default(NOTEBOOK_FORMAT),
+      .default(1),
     /** Absent for a notebook never saved; assigned by `notebooks.save`. */
     id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a notebook id is 1 to 64 letters, digits, "_" or "-"').optional(),
     name: z.string().min(1).max(200),
@@ -737,12 +762,33 @@ export const CONTRACT = {
   'plan.baselines': call(z.strictObject({ problem: PlanningProblemSchema }), z.object({ baselines: z.array(BaselinePlanSchema) })),
 
   /**
-   * Everything the live Pareto view redraws on an edit, in one call so the problem is sent and validated once:
-   * the front (as plan.pareto), the optimal plan or infeasibility report (as plan.solve) and the baselines.
+   * Keeps a planning problem on the core for the live view: checked once (as `plan.solve` would) and named by the
+   * SHA-256 of its content, so `plan.explore` can then send `{ problemId, objective, constraints }` (a few hundred
+   * bytes) on each edit instead of the whole problem. Registering the same content again returns the same id. The
+   * core keeps the most recently used problems (at least 8; see PROBLEM_REGISTRY_SIZE); a forgotten id fails with
+   * `plan-problem-unknown`, and registering again is the answer.
    * Errors: `plan-problem-invalid`.
    */
+  'plan.register': call(z.strictObject({ problem: PlanningProblemSchema }), z.object({ problemId: ProblemIdSchema, layers: posInt })),
+
+  /**
+   * Everything the live Pareto view redraws on an edit, in one call: the front (as plan.pareto), the optimal plan or
+   * infeasibility report (as plan.solve) and the baselines. The problem is either sent whole (`problem`) or named by
+   * the id `plan.register` returned (`problemId`); `objective` and `constraints` replace the problem's own. The
+   * budget-independent work (the front's sweep, the compiled search, the fixed baselines) is kept per problem and
+   * constraint shape, so a budget edit costs one solve and one bits-only search.
+   * Errors: `plan-problem-invalid`, `plan-problem-unknown` (register the problem again).
+   */
   'plan.explore': call(
-    z.strictObject({ problem: PlanningProblemSchema, points: posInt.max(500).default(50) }),
+    z
+      .strictObject({
+        problem: PlanningProblemSchema.optional(),
+        problemId: ProblemIdSchema.optional(),
+        objective: ObjectiveSchema.optional(),
+        constraints: ConstraintsSchema.optional(),
+        points: posInt.max(500).default(50),
+      })
+      .refine((a) => (a.problem === undefined) !== (a.problemId === undefined), { message: 'give either "problem" or "problemId" (from plan.register), not both', path: ['problemId'] }),
     z.object({ front: ParetoFrontSchema, solve: SolveResultSchema, baselines: z.array(BaselinePlanSchema) }),
   ),
 
@@ -812,6 +858,38 @@ export const CONTRACT = {
 
   /** The stored plans (optionally of one model), oldest first. Errors: `model-unknown`. */
   'plans.list': call(z.strictObject({ model: ModelRefSchema.optional() }), z.object({ plans: z.array(StoredPlanSchema) })),
+
+  /**
+   * Job: exports a plan as a folder, as `partita export` does: plan.json (schemas/plan.schema.json), head.onnx and
+   * tail.onnx (runnable in onnxruntime), quantization.ort.json (ONNX Runtime quantizer overrides),
+   * encodings.aimet.json (AIMET-style encodings) and report.html (the Pareto front as SVG). The plan is a stored plan
+   * (`planId`, see plans.save) or a `plan` with the `request` it was chosen for; the problem is rebuilt from the
+   * request for the predictions in plan.json. The folder is always `exports/<name>` beside the workbench's database
+   * (`name` is a plain folder name, default `<model>-<UTC time>`); it is written under a temporary name and renamed
+   * when complete, so a failed export leaves nothing. `calib` is the dataset whose last samples give activation
+   * ranges, needed when the link or an INT8 head quantizes activations. Progress stages: `problem`, `partitions`,
+   * `files`. Errors: `model-unknown`, `plan-unknown`, `plan-model-mismatch`, `plan-invalid`, `device-unknown`,
+   * `link-unknown`, `server-unknown`, `plan-no-estimator`, `dataset-unknown`, `quant-not-calibrated`,
+   * `export-exists`, `cancelled`.
+   */
+  'plans.export': job(
+    z
+      .strictObject({
+        model: ModelRefSchema,
+        planId: posInt.optional(),
+        request: PlanRequestSchema.optional(),
+        plan: PlanShapeSchema.optional(),
+        format: z.enum(['simulation', 'qdq', 'matmul-nbits']).default('simulation'),
+        calib: DatasetRefSchema.optional(),
+        name: ExportNameSchema.optional(),
+        inputShape: InputShapeSchema.optional(),
+      })
+      .refine((a) => (a.planId !== undefined ? a.request === undefined && a.plan === undefined : a.request !== undefined && a.plan !== undefined), {
+        message: 'give either "planId" (a stored plan) or both "request" and "plan"',
+        path: ['planId'],
+      }),
+    ExportResultSchema,
+  ),
 
   /**
    * Job: runs a plan for real (head and tail as planned; the head locally in a device worker or on `agent`; the
@@ -941,6 +1019,7 @@ export type PairingTokenView = z.output<typeof PairingTokenSchema>;
 export type PlanRunView = z.output<typeof PlanRunSchema>;
 export type PlanRunResultView = z.output<typeof PlanRunResultSchema>;
 export type StoredPlanView = z.output<typeof StoredPlanSchema>;
+export type ExportResultView = z.output<typeof ExportResultSchema>;
 export type Notebook = z.output<typeof NotebookSchema>;
 export type SavedNotebook = z.output<typeof SavedNotebookSchema>;
 

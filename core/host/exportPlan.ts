@@ -23,6 +23,12 @@ export interface ExportOptions {
   calibSamples?: number;
   inputShape?: Record<string, number[]>;
   request?: PlanFile['request'];
+  /** Stages `partitions` (calibration and the head/tail build) and `files` (done/total = files written). */
+  onProgress?: (stage: 'partitions' | 'files', done: number, total: number) => void;
+  /** Checked between stages; an aborted export throws before it writes anything more. */
+  signal?: AbortSignal;
+  /** Also written to plan.json's `createdBy` (default `partita export`). */
+  createdBy?: string;
 }
 
 export interface ExportResult {
@@ -39,7 +45,11 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  * encodings, and report.html with the plots as inline SVG. Files are written whole (temp + rename).
  */
 export async function exportPlan(store: SqliteStore, ref: string, plan: Pick<Plan, 'cut' | 'bits' | 'activationBits'> & Partial<Plan>, o: ExportOptions): Promise<ExportResult> {
+  o.onProgress?.('partitions', 0, 1);
   const { m, parts } = await preparePartitions(store, ref, plan, o);
+  o.signal?.throwIfAborted();
+  o.onProgress?.('partitions', 1, 1);
+  const total = 4 + (parts.headBytes ? 1 : 0) + (parts.tailBytes ? 1 : 0);
 
   const dir = resolve(o.outDir);
   try {
@@ -52,6 +62,7 @@ export async function exportPlan(store: SqliteStore, ref: string, plan: Pick<Pla
     writeFileAtomic(join(dir, name), data);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     files[name] = { bytes: bytes.byteLength, sha256: sha256Hex(bytes) };
+    o.onProgress?.('files', Object.keys(files).length, total);
   };
   if (parts.headBytes) put('head.onnx', parts.headBytes);
   if (parts.tailBytes) put('tail.onnx', parts.tailBytes);
@@ -80,9 +91,10 @@ export async function exportPlan(store: SqliteStore, ref: string, plan: Pick<Pla
       : null,
     request: o.request ?? null,
     files,
-    createdBy: 'partita export',
+    createdBy: o.createdBy ?? 'partita export',
   });
 
+  o.signal?.throwIfAborted();
   let plots = '';
   if (o.problem) {
     const front = paretoFront(o.problem, { points: 30 });
@@ -103,6 +115,8 @@ ${plots}
     .join('')}</ul></body></html>
 `;
   put('report.html', html);
-  put('plan.json', JSON.stringify({ ...planFile, files: { ...files } }, null, 2) + '\n');
-  return { outDir: dir, files, planFile };
+  // plan.json lists the files beside it (all but itself); the result returns it as written.
+  const written: PlanFile = { ...planFile, files: { ...files } };
+  put('plan.json', JSON.stringify(written, null, 2) + '\n');
+  return { outDir: dir, files, planFile: written };
 }

@@ -1,11 +1,15 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
+import { PROBLEM_REGISTRY_SIZE, type ApiJobResult, type ApiParsedArg } from '../api/contract.js';
 import { CoreError } from '../api/errors.js';
-import type { PlanningProblem } from '../api/planning.js';
+import type { Constraints, Objective, PlanningProblem } from '../api/planning.js';
 import type { ApiHandlers } from '../rpc/server.js';
-import { JobManager } from '../rpc/jobs.js';
+import { JobManager, type JobContext } from '../rpc/jobs.js';
 import { computeBaselines } from '../plan/baselines.js';
-import { paretoFront, withOwnOptimum, type ParetoFront } from '../plan/pareto.js';
+import { ProblemExplorer } from '../plan/explore.js';
+import { evaluatePlan } from '../plan/planCost.js';
 import { solve, validateProblem } from '../plan/solver.js';
 import type { DeviceProfile } from '../plan/devices.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
@@ -19,7 +23,8 @@ import { estimateDegradation } from './sensitivity.js';
 import type { AgentHub } from './agentHub.js';
 import { runPlan } from './runPlan.js';
 import { listPairingTokens, revokePairingToken } from '../store/agentStore.js';
-import { listPlanRuns, listPlans, savePlan } from '../store/planStore.js';
+import { findPlan, listPlanRuns, listPlans, savePlan } from '../store/planStore.js';
+import { exportPlan } from './exportPlan.js';
 
 /** Renders a map `{ default: 8, conv1: 4 }` or a single width as the CLI's spec string. */
 function bitsSpec(bits: number | string | Record<string, number>): string {
@@ -63,7 +68,7 @@ function runQuery(ro: Database.Database, sql: string, params: unknown, maxRows: 
 }
 
 /** The contract's methods implemented over the services of core/host: what browser mode and Electron serve. */
-export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: string; hub?: AgentHub } = {}): { handlers: ApiHandlers; jobs: JobManager; close(): void } {
+export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: string; hub?: AgentHub; exportsDir?: string } = {}): { handlers: ApiHandlers; jobs: JobManager; close(): void } {
   const jobs = new JobManager();
   const ro = new Database(store.path, { readonly: true, fileMustExist: true });
   seedPresets(store);
@@ -73,21 +78,89 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
     }
     return out;
   };
-  // The budget sweep of a front does not depend on the budget, so a budget edit (the notebook's live case) reuses
-  // the sweep of the same problem and adds one solve (withOwnOptimum). A few recent problems are kept.
-  const sweeps = new Map<string, ParetoFront>();
-  const pareto = (problem: PlanningProblem, points: number): { front: ParetoFront; own: ReturnType<typeof solve> } => {
-    const t0 = performance.now();
-    const loose = { ...problem, constraints: { ...problem.constraints, maxDegradation: 1 } };
-    const key = createHash('sha256').update(JSON.stringify(loose)).update(`|${points}`).digest('hex');
-    let base = sweeps.get(key);
-    if (!base) {
-      base = paretoFront(loose, { points });
-      sweeps.set(key, base);
-      if (sweeps.size > 8) sweeps.delete(sweeps.keys().next().value!);
+  // Problems kept for the live view (plan.register), by content hash, most recently used last; and their explorers
+  // (the budget-independent work: the front's sweep, the compiled search, the fixed baselines), by the problem
+  // without its objective and constraints, so every budget of one problem shares them (also for the whole-problem
+  // form of plan.explore and plan.pareto).
+  const registered = new Map<string, { problem: PlanningProblem; explorer: ProblemExplorer }>();
+  const explorers = new Map<string, ProblemExplorer>();
+  const touch = <V>(m: Map<string, V>, key: string, v: V, max: number): V => {
+    m.delete(key);
+    m.set(key, v);
+    while (m.size > max) m.delete(m.keys().next().value!);
+    return v;
+  };
+  const explorerFor = (problem: PlanningProblem): ProblemExplorer => {
+    const key = createHash('sha256').update(JSON.stringify({ ...problem, objective: null, constraints: null })).digest('hex');
+    return touch(explorers, key, explorers.get(key) ?? new ProblemExplorer(problem), PROBLEM_REGISTRY_SIZE);
+  };
+  const registeredProblem = (id: string) => {
+    const e = registered.get(id);
+    if (!e) throw new CoreError('plan-problem-unknown', `No planning problem '${id.slice(0, 12)}…' is registered (this core keeps the ${PROBLEM_REGISTRY_SIZE} most recently used, and forgets them when it restarts). Register it again with plan.register.`, { problemId: id });
+    return touch(registered, id, e, PROBLEM_REGISTRY_SIZE);
+  };
+  const explore = (problem: PlanningProblem, explorer: ProblemExplorer, a: { objective?: Objective; constraints?: Constraints; points: number }) => {
+    const req = { objective: a.objective ?? problem.objective, constraints: a.constraints ?? problem.constraints, points: a.points };
+    return { ...explorer.explore(req), req };
+  };
+  const exportsDir = o.exportsDir ?? (store.path === ':memory:' ? null : join(dirname(store.path), 'exports'));
+  const runExport = async (a: ApiParsedArg<'plans.export'>, job: JobContext): Promise<ApiJobResult<'plans.export'>> => {
+    if (!exportsDir) throw new CoreError('export-no-folder', 'This workbench keeps its database in memory, so it has no exports folder. Open a database file to export plans.');
+    const m = store.requireModel(a.model);
+    let plan = a.plan;
+    let request = a.request;
+    if (a.planId !== undefined) {
+      const p = findPlan(store, a.planId);
+      if (!p) throw new CoreError('plan-unknown', `No stored plan with id ${a.planId}. plans.list lists them.`);
+      if (p.modelId !== m.id) throw new CoreError('plan-model-mismatch', `Plan ${a.planId} was made for '${store.findModel(p.modelId)?.name ?? `model #${p.modelId}`}', not '${m.name}'. Export it with that model.`);
+      plan = p.plan as typeof plan;
+      request = p.request as typeof request;
+      if (!request?.device || !request.link) throw new CoreError('plan-invalid', `Plan ${a.planId} was stored without the device and link it was chosen for, so its costs cannot be predicted. Store it again with plans.save.`);
     }
-    const own = solve(problem);
-    return { front: withOwnOptimum(base, own.status === 'optimal' ? own.plan : null, performance.now() - t0), own };
+    if (!plan || !request) throw new Error('plans.export: the contract admits a plan and a request, or a stored plan id');
+    const name = a.name ?? `${m.name.replace(/[^A-Za-z0-9._-]/g, '_')}-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+    if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$/.test(name)) throw new CoreError('export-name-invalid', `'${name}' is not a plain folder name. Use letters, digits, '.', '_' and '-'.`);
+    let outDir = join(exportsDir, name);
+    if (existsSync(outDir)) {
+      if (a.name !== undefined) throw new CoreError('export-exists', `An export named '${name}' exists already in '${exportsDir}'. Choose another name.`);
+      let n = 2;
+      while (existsSync(`${outDir}-${n}`)) n++;
+      outDir = `${outDir}-${n}`;
+    }
+    job.progress('problem', 0, 1);
+    const objective = request.objective ?? { latency: 1, energy: 0, cost: 0 };
+    const constraints = request.constraints ?? { maxDegradation: 1, enforceMemory: true, headCached: false };
+    const problem = await buildPlanningProblem(store, { model: m.name, device: request.device, link: request.link, server: request.server, estimator: request.estimator, inputShape: a.inputShape, objective, constraints });
+    const full = evaluatePlan(problem, plan.cut, plan.bits, plan.activationBits);
+    job.signal.throwIfAborted();
+    job.progress('problem', 1, 1);
+    // Written under a temporary name and renamed when complete: a failed or cancelled export leaves nothing behind.
+    mkdirSync(exportsDir, { recursive: true });
+    const tmp = join(exportsDir, `.${name}.partial-${randomBytes(4).toString('hex')}`);
+    try {
+      const r = await exportPlan(store, m.name, full, {
+        outDir: tmp,
+        problem,
+        format: a.format,
+        calib: a.calib,
+        inputShape: a.inputShape,
+        request: request.objective && request.constraints ? { device: request.device, link: request.link, server: request.server ?? 'a100', objective, constraints: problem.constraints } : null,
+        onProgress: (stage, d, t) => job.progress(stage, d, t),
+        signal: job.signal,
+        createdBy: 'partita workbench (plans.export)',
+      });
+      job.signal.throwIfAborted();
+      try {
+        renameSync(tmp, outDir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST' || code === 'ENOTEMPTY') throw new CoreError('export-exists', `An export named '${outDir.slice(exportsDir.length + 1)}' appeared in '${exportsDir}' while this one was written. Export again.`);
+        throw e;
+      }
+      return { outDir, name: outDir.slice(exportsDir.length + 1), files: Object.entries(r.files).map(([f, x]) => ({ name: f, ...x })), planFile: r.planFile };
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   };
   const requireHub = (): AgentHub => {
     if (!o.hub) throw new CoreError('agent-hub-off', 'This workbench runs no agent hub, so no device agent can attach. Start it with `partita serve` (agents attach to the URL it prints).');
@@ -126,11 +199,20 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
     'links.list': () => ({ links: store.listLinks() }),
     'plan.solve': (a) => solve(validateProblem(a.problem)),
     'plan.build': (a) => buildPlanningProblem(store, { ...a, model: String(a.model) }),
-    'plan.pareto': (a) => pareto(validateProblem(a.problem), a.points).front,
-    'plan.explore': (a) => {
+    'plan.pareto': (a) => {
       const problem = validateProblem(a.problem);
-      const { front, own } = pareto(problem, a.points);
-      return { front, solve: own, baselines: Object.values(computeBaselines(problem)).filter((b) => b !== null) };
+      return explore(problem, explorerFor(problem), a).front;
+    },
+    'plan.register': (a) => {
+      const problem = validateProblem(a.problem);
+      const id = createHash('sha256').update(JSON.stringify(problem)).digest('hex');
+      touch(registered, id, registered.get(id) ?? { problem, explorer: explorerFor(problem) }, PROBLEM_REGISTRY_SIZE);
+      return { problemId: id, layers: problem.layers.length };
+    },
+    'plan.explore': (a) => {
+      const { problem, explorer } = a.problemId !== undefined ? registeredProblem(a.problemId) : ((p) => ({ problem: p, explorer: explorerFor(p) }))(validateProblem(a.problem));
+      const { front, solve, req } = explore(problem, explorer, a);
+      return { front, solve, baselines: explorer.baselines(req) };
     },
     'plan.baselines': (a) => ({ baselines: Object.values(computeBaselines(validateProblem(a.problem))).filter((b) => b !== null) }),
     'store.query': (a) => runQuery(ro, a.sql, a.params, a.maxRows),
@@ -184,6 +266,7 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
           signal: job.signal,
         }),
       ),
+    'plans.export': (a, ctx) => jobs.start(ctx, 'plans.export', (job) => runExport(a, job)),
     'runs.list': (a) => ({ runs: listPlanRuns(store, a.model === undefined ? {} : { modelId: store.requireModel(a.model).id }) }),
   };
   return { handlers, jobs, close: () => ro.close() };

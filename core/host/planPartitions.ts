@@ -40,7 +40,7 @@ export async function preparePartitions(
   let ranges: Record<string, { min: number; max: number }> = {};
   if (needRanges.length > 0) {
     if (!o.calib) {
-      throw new CoreError('quant-not-calibrated', `This plan quantizes ${needRanges.length} tensor(s) on the link or in an INT8 head, which needs activation ranges. Pass --calib DATASET.`);
+      throw new CoreError('quant-not-calibrated', `This plan quantizes ${needRanges.length} tensor(s) on the link or in an INT8 head, which needs activation ranges. Give a calibration dataset: --calib DATASET on the command line, "calib" through the API (the workbench's export offers a choice).`);
     }
     const ds = store.requireDataset(o.calib);
     const dims = inputDimsFor(m.row.inputs[0].dims, ds.shape, m.row.name, ds.name);

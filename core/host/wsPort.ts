@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { RPC_ERROR_CODES } from '../api/contract.js';
 import { CoreError } from '../api/errors.js';
 import type { Port } from '../rpc/port.js';
-import { DEFAULT_MAX_MESSAGE_BYTES, formatBytes } from '../rpc/wire.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, formatBytes, messageText } from '../rpc/wire.js';
 
 export interface WsPortOptions {
   /** Largest frame sent, in bytes (default 16 MiB). Receiving is limited by the socket's maxPayload. */
@@ -57,7 +57,7 @@ export function wsPort(ws: WebSocket, options: WsPortOptions = {}): Port {
   return {
     send(msg) {
       if (closed || ws.readyState !== WebSocket.OPEN) return;
-      const text = JSON.stringify(msg);
+      const text = messageText(msg);
       const bytes = Buffer.byteLength(text, 'utf8');
       if (bytes > maxBytes) {
         throw new CoreError(RPC_ERROR_CODES.tooLarge, `A message of ${formatBytes(bytes)} is over the ${formatBytes(maxBytes)} limit of the WebSocket. Send less per call.`, { bytes, maxBytes });

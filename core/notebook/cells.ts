@@ -20,7 +20,7 @@ import { evaluatePareto, PlanningCache, type ParetoValue } from './planning.js';
 import { checkPlanSettings, parseSettings, type SettingsNames } from './settings.js';
 
 /** The calls cells make. */
-export type NotebookApi = Pick<CoreApi, 'plan.build' | 'plan.explore' | 'store.query' | 'models.layers' | 'models.list' | 'runs.list' | 'devices.list' | 'agents.list' | 'agents.tokens'>;
+export type NotebookApi = Pick<CoreApi, 'plan.build' | 'plan.register' | 'plan.explore' | 'store.query' | 'models.layers' | 'models.list' | 'runs.list' | 'devices.list' | 'agents.list' | 'agents.tokens'>;
 
 /** The calls a run of a plan makes (a client that can follow jobs). */
 export type PlanRunApi = Pick<CoreApi, 'plans.save'> & Pick<ApiClient, 'runJob'>;

@@ -22,7 +22,7 @@
 import type { Plan, PlanningProblem } from '../api/planning.js';
 import { explainInfeasibility } from './infeasibility.js';
 import { checkConstraints, evaluatePlan, objectiveGoal, standardConstraints } from './planCost.js';
-import { search } from './search.js';
+import { compileSearch, type CompiledSearch } from './search.js';
 
 export type BaselineName = 'device-fp32' | 'device-int8' | 'full-offload' | 'neurosurgeon' | 'uniform8-best-cut' | 'bits-only';
 
@@ -82,22 +82,48 @@ function bestCut(problem: PlanningProblem, make: (c: number) => Plan): Plan {
   return best!;
 }
 
-export function computeBaselines(problem: PlanningProblem): Baselines {
+/**
+ * What the baselines of a problem share across budget edits: the fixed-precision plans of every cut (they do not
+ * depend on the constraints' caps) and the search behind bits-only. Valid for problems that differ from the one it
+ * was prepared for only in the caps of their constraints: maxDegradation, and the value of sloMs when one is set.
+ */
+export interface PreparedBaselines {
+  deviceFp32: Plan;
+  deviceInt8: Plan;
+  offload: Plan;
+  /** neurosurgeon[c], uniform8[c]: the fixed plan cut after layer c. */
+  neurosurgeon: Plan[];
+  uniform8: Plan[];
+  /** The search for the problem's objective and constraint rows (shared with solve's `compiled`). */
+  compiled: CompiledSearch;
+}
+
+export function prepareBaselines(problem: PlanningProblem, compiled?: CompiledSearch): PreparedBaselines {
   const L = problem.layers.length;
   const cutBits = (c: number): number[] => problem.cuts[c].options.map((o) => o.bits);
   const lossless = (): number => {
     const zero = problem.cuts[0].options.filter((o) => o.degradation <= 0).map((o) => o.bits);
     return zero.length ? Math.min(...zero) : highest(cutBits(0));
   };
+  const cuts = Array.from({ length: L + 1 }, (_, c) => c);
+  return {
+    deviceFp32: fixedPlan(problem, L, highest, () => 0),
+    deviceInt8: fixedPlan(problem, L, nearest8, () => 0),
+    offload: evaluatePlan(problem, 0, [], lossless()),
+    neurosurgeon: cuts.map((c) => fixedPlan(problem, c, highest, (cc) => highest(cutBits(cc)))),
+    uniform8: cuts.map((c) => fixedPlan(problem, c, nearest8, (cc) => nearest8(cutBits(cc)))),
+    compiled: compiled ?? compileSearch(problem, objectiveGoal(problem), standardConstraints(problem).map((r) => r.coef)),
+  };
+}
 
-  const deviceFp32 = fixedPlan(problem, L, highest, () => 0);
-  const deviceInt8 = fixedPlan(problem, L, nearest8, () => 0);
-  const offload = evaluatePlan(problem, 0, [], lossless());
-  const neurosurgeon = bestCut(problem, (c) => fixedPlan(problem, c, highest, (cc) => highest(cutBits(cc))));
-  const uniform8 = bestCut(problem, (c) => fixedPlan(problem, c, nearest8, (cc) => nearest8(cutBits(cc))));
+/** The baselines; `prepared` (from prepareBaselines on the same problem up to its caps) saves their fixed part. */
+export function computeBaselines(problem: PlanningProblem, prepared: PreparedBaselines = prepareBaselines(problem)): Baselines {
+  const L = problem.layers.length;
+  const neurosurgeon = bestCut(problem, (c) => prepared.neurosurgeon[c]);
+  const uniform8 = bestCut(problem, (c) => prepared.uniform8[c]);
 
   let bitsOnly: BaselinePlan | null = null;
-  const r = search(problem, { goal: objectiveGoal(problem), constraints: standardConstraints(problem), cuts: [L] });
+  const r = prepared.compiled.run({ constraints: standardConstraints(problem), cuts: [L] });
   if (r.plan) bitsOnly = flag(problem, r.plan, 'bits-only');
   else {
     try {
@@ -107,9 +133,9 @@ export function computeBaselines(problem: PlanningProblem): Baselines {
     }
   }
   return {
-    'device-fp32': flag(problem, deviceFp32, 'device-fp32'),
-    'device-int8': flag(problem, deviceInt8, 'device-int8'),
-    'full-offload': flag(problem, offload, 'full-offload'),
+    'device-fp32': flag(problem, prepared.deviceFp32, 'device-fp32'),
+    'device-int8': flag(problem, prepared.deviceInt8, 'device-int8'),
+    'full-offload': flag(problem, prepared.offload, 'full-offload'),
     neurosurgeon: flag(problem, neurosurgeon, 'neurosurgeon'),
     'uniform8-best-cut': flag(problem, uniform8, 'uniform8-best-cut'),
     'bits-only': bitsOnly,

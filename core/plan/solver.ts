@@ -8,7 +8,7 @@
 import type { Plan, PlanningProblem } from '../api/planning.js';
 import { explainInfeasibility, type InfeasibilityReport } from './infeasibility.js';
 import { objectiveGoal, standardConstraints } from './planCost.js';
-import { search, type PlanChoice } from './search.js';
+import { compileSearch, type CompiledSearch, type PlanChoice } from './search.js';
 
 export { validateProblem } from './validate.js';
 export type { InfeasibilityReport } from './infeasibility.js';
@@ -19,6 +19,12 @@ export interface SolveOptions {
   cuts?: readonly number[];
   /** A plan known to be good (e.g. the optimum at a tighter budget): it seeds the incumbent if it is feasible. */
   hint?: PlanChoice | null;
+  /**
+   * The search compiled once for this problem's objective and constraint rows (compileSearch(problem,
+   * objectiveGoal(problem), standardConstraints(problem).map((r) => r.coef))), reused across solves that differ only
+   * in their caps, e.g. budget edits in the live view. Built here when absent.
+   */
+  compiled?: CompiledSearch;
 }
 
 export interface SolveStats {
@@ -39,7 +45,9 @@ export type SolveResult =
 /** The optimal plan for the problem's objective and constraints, or an infeasibility report. */
 export function solve(problem: PlanningProblem, opts: SolveOptions = {}): SolveResult {
   const t0 = performance.now();
-  const r = search(problem, { goal: objectiveGoal(problem), constraints: standardConstraints(problem), cuts: opts.cuts, hint: opts.hint });
+  const rows = standardConstraints(problem);
+  const compiled = opts.compiled ?? compileSearch(problem, objectiveGoal(problem), rows.map((r) => r.coef));
+  const r = compiled.run({ constraints: rows, cuts: opts.cuts, hint: opts.hint });
   const stats = (): SolveStats => ({ solveMs: performance.now() - t0, subproblems: r.stats.subproblems, nodes: r.stats.nodes, candidates: r.stats.candidates });
   if (r.plan) return { status: 'optimal', plan: r.plan, stats: stats() };
   const report = explainInfeasibility(problem, { cuts: opts.cuts });

@@ -7,6 +7,7 @@
  */
 import { RPC_ERROR_CODES } from '../api/contract.js';
 import type { Port } from './port.js';
+import { messageText } from './wire.js';
 
 export interface WebSocketLike {
   readonly readyState: number;
@@ -55,7 +56,7 @@ export function browserWsPort(ws: WebSocketLike): Port {
   return {
     send(msg) {
       if (closed) return;
-      const text = JSON.stringify(msg);
+      const text = messageText(msg);
       if (ws.readyState === CONNECTING) queue.push(text);
       else if (ws.readyState === OPEN) ws.send(text);
     },

@@ -131,6 +131,25 @@ export function formatBytes(n: number): string {
 }
 
 /**
+ * The JSON text checkMessage made of a message while measuring it, so a text transport sends that text instead of
+ * serialising the message again (a live re-plan answers some 50 KB per edit). Keyed weakly by the message object,
+ * which the caller does not change between the check and the send.
+ */
+const checkedText = new WeakMap<object, string>();
+
+/** The message as JSON text: the one checkMessage already made, if any (taken once), else a fresh one. */
+export function messageText(msg: unknown): string {
+  if (msg !== null && typeof msg === 'object') {
+    const text = checkedText.get(msg);
+    if (text !== undefined) {
+      checkedText.delete(msg);
+      return text;
+    }
+  }
+  return JSON.stringify(msg);
+}
+
+/**
  * Checks that a message is JSON and within the limit. `what` names it for the message, e.g. "The argument of
  * 'models.import'"; `root` is the name of the checked value in paths (e.g. `arg`). Returns a CoreError to throw or
  * send, or null when the message may go.
@@ -144,7 +163,9 @@ export function checkMessage(msg: unknown, inner: unknown, what: string, root: s
       { path: problem.split(' ')[0] },
     );
   }
-  const bytes = utf8Length(JSON.stringify(msg));
+  const text = JSON.stringify(msg);
+  if (msg !== null && typeof msg === 'object') checkedText.set(msg, text);
+  const bytes = utf8Length(text);
   if (bytes > maxBytes) {
     return new CoreError(
       RPC_ERROR_CODES.tooLarge,

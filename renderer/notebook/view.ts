@@ -24,6 +24,7 @@ import { loadSettingsNames, settingsJsonSchema, type SettingsNames } from '../..
 import { clear, errorBox, h } from '../dom.js';
 import { runPlotCode, sanitizeMarkup } from '../plot/plotSandbox.js';
 import { DevicesPanel } from '../views/devices.js';
+import { ExportPanel } from '../views/exportPanel.js';
 import { renderModel } from '../views/model.js';
 import { renderPareto } from '../views/pareto.js';
 import { RunPanel, type CellPanel } from '../views/run.js';
@@ -41,6 +42,8 @@ interface CellView {
   editor?: SettingsEditor;
   /** The stateful view of a run or devices cell, and which view it is (replaced when the source names another). */
   panel?: { view: 'run' | 'devices'; panel: CellPanel };
+  /** The export controls of a Pareto cell (kept across edits, so an export in progress goes on). */
+  exportPanel?: ExportPanel;
 }
 
 /** Live-latency bookkeeping: a settings edit marks its start; the next paint of a view that reads it ends it. */
@@ -110,6 +113,7 @@ export class NotebookView {
     for (const v of this.views.values()) {
       v.editor?.dispose();
       v.panel?.panel.dispose();
+      v.exportPanel?.dispose();
     }
     this.views.clear();
     for (const id of [...this.graphIds()]) this.graph.remove(id);
@@ -180,6 +184,7 @@ export class NotebookView {
     const v = this.views.get(id);
     v?.editor?.dispose();
     v?.panel?.panel.dispose();
+    v?.exportPanel?.dispose();
     v?.article.remove();
     this.views.delete(id);
     this.notebook.cells = this.notebook.cells.filter((c) => c.id !== id);
@@ -266,7 +271,9 @@ export class NotebookView {
     }
     delete v.article.dataset.invalid;
     delete v.output.dataset.stale;
-    clear(v.output);
+    // A run cell's view clears what it replaces itself (the Pareto view keeps its chart between renders).
+    if (v.cell.kind === 'run') v.output.querySelector(':scope > .error')?.remove();
+    else clear(v.output);
     const value = state.value;
     switch (v.cell.kind) {
       case 'markdown':
@@ -292,9 +299,20 @@ export class NotebookView {
       v.panel.panel.dispose();
       v.panel = undefined;
     }
+    if (spec.view !== 'pareto' && v.exportPanel) {
+      v.exportPanel.dispose();
+      v.exportPanel = undefined;
+    }
     if (spec.view === 'pareto') {
       const pv = value as ParetoValue;
-      renderPareto(v.output, { ...pv, budget: pv.settings.constraints.maxDegradation }, (plan: Plan) => void this.graph.publish(v.cell.id, { ...pv, selected: plan, selectedBy: 'click' } satisfies ParetoValue));
+      v.exportPanel ??= new ExportPanel(this.api);
+      v.exportPanel.update(pv);
+      renderPareto(
+        v.output,
+        { ...pv, budget: pv.settings.constraints.maxDegradation },
+        (plan: Plan) => void this.graph.publish(v.cell.id, { ...pv, selected: plan, selectedBy: 'click' } satisfies ParetoValue),
+        v.exportPanel.element,
+      );
       const pending = this.live.pending;
       if (pending && pending.settings === spec.settings) {
         this.live.pending = null;
@@ -306,7 +324,10 @@ export class NotebookView {
           v.article.dataset.paints = String(this.live.samples.length);
         });
       }
-    } else if (spec.view === 'model') {
+      return;
+    }
+    clear(v.output);
+    if (spec.view === 'model') {
       renderModel(v.output, value as Parameters<typeof renderModel>[1]);
     } else if (spec.view === 'runs') {
       renderRuns(v.output, value as RunsValue);

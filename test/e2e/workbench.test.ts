@@ -198,7 +198,7 @@ describe.skipIf(!hasChromium)('the workbench in Chromium', () => {
     const sorted = [...samples].sort((a, b) => a - b);
     const figure = {
       what: 'settings edit (constraints.maxDegradation) to the repaint after the Pareto view updated, performance.measure in the page',
-      problem: { layers: problem.layers.length, source: 'benchProblem() (seeded ResNet-50-scale) via plan.explore (front, plan and baselines in one call) over the WebSocket' },
+      problem: { layers: problem.layers.length, source: 'benchProblem() (seeded ResNet-50-scale), registered once with plan.register; each edit sends plan.explore { problemId, objective, constraints } (front, plan and baselines in one call) over the WebSocket' },
       samplesMs: samples.map((x) => Math.round(x * 10) / 10),
       medianMs: Math.round(sorted[Math.floor(sorted.length / 2)] * 10) / 10,
       maxMs: Math.round(sorted[sorted.length - 1] * 10) / 10,
