@@ -71,6 +71,12 @@ export function createSettingsEditor(cellId: string, source: string, onChange: (
     renderValidationDecorations: 'on',
     fixedOverflowWidgets: true,
     folding: true,
+    // Settings can hold a whole planning problem (tens of thousands of lines): features that ask the JSON worker for
+    // the whole document's symbols or colours after every edit cost the live re-plan tens of milliseconds of the
+    // page's time, for nothing a settings cell needs.
+    stickyScroll: { enabled: false },
+    colorDecorators: false,
+    links: false,
   });
   const syncSlider = () => {
     const m = BUDGET_RE.exec(model.getValue());

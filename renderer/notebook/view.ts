@@ -252,7 +252,9 @@ export class NotebookView {
     const v = this.views.get(id);
     if (!v) return;
     v.article.dataset.status = state.status;
-    v.status.textContent = state.status === 'running' ? 'running…' : state.status === 'error' ? 'error' : '';
+    const status = state.status === 'running' ? 'running…' : state.status === 'error' ? 'error' : '';
+    // Unchanged text is left alone: every DOM change makes the next frame lay the page out again.
+    if (v.status.textContent !== status) v.status.textContent = status;
     if (state.status === 'running' || state.status === 'idle') return;
     if (state.status === 'error') {
       if (v.cell.kind === 'settings') {
