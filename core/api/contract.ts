@@ -776,7 +776,8 @@ export const CONTRACT = {
    * infeasibility report (as plan.solve) and the baselines. The problem is either sent whole (`problem`) or named by
    * the id `plan.register` returned (`problemId`); `objective` and `constraints` replace the problem's own. The
    * budget-independent work (the front's sweep, the compiled search, the fixed baselines) is kept per problem and
-   * constraint shape, so a budget edit costs one solve and one bits-only search.
+   * constraint shape, so a budget edit costs one solve and one bits-only search. `sweep: 'coarse'` trades the
+   * front's resolution for time on a new problem.
    * Errors: `plan-problem-invalid`, `plan-problem-unknown` (register the problem again).
    */
   'plan.explore': call(
@@ -787,6 +788,13 @@ export const CONTRACT = {
         objective: ObjectiveSchema.optional(),
         constraints: ConstraintsSchema.optional(),
         points: posInt.max(500).default(50),
+        /**
+         * 'coarse': the front's sweep under the problem's own weighting only (9 solves for 6 points instead of
+         * 206 for 50), a quick first answer for a problem not explored before (a device or link edit) while the full
+         * sweep is asked for next. Each of its plans is an exact optimum at some budget, but the full sweep finds
+         * more (and may dominate some); the plan and baselines are the same as with 'full'.
+         */
+        sweep: z.enum(['full', 'coarse']).default('full'),
       })
       .refine((a) => (a.problem === undefined) !== (a.problemId === undefined), { message: 'give either "problem" or "problemId" (from plan.register), not both', path: ['problemId'] }),
     z.object({ front: ParetoFrontSchema, solve: SolveResultSchema, baselines: z.array(BaselinePlanSchema) }),

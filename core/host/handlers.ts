@@ -99,8 +99,8 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
     if (!e) throw new CoreError('plan-problem-unknown', `No planning problem '${id.slice(0, 12)}…' is registered (this core keeps the ${PROBLEM_REGISTRY_SIZE} most recently used, and forgets them when it restarts). Register it again with plan.register.`, { problemId: id });
     return touch(registered, id, e, PROBLEM_REGISTRY_SIZE);
   };
-  const explore = (problem: PlanningProblem, explorer: ProblemExplorer, a: { objective?: Objective; constraints?: Constraints; points: number }) => {
-    const req = { objective: a.objective ?? problem.objective, constraints: a.constraints ?? problem.constraints, points: a.points };
+  const explore = (problem: PlanningProblem, explorer: ProblemExplorer, a: { objective?: Objective; constraints?: Constraints; points: number; sweep?: 'full' | 'coarse' }) => {
+    const req = { objective: a.objective ?? problem.objective, constraints: a.constraints ?? problem.constraints, points: a.points, sweep: a.sweep };
     return { ...explorer.explore(req), req };
   };
   const exportsDir = o.exportsDir ?? (store.path === ':memory:' ? null : join(dirname(store.path), 'exports'));

@@ -123,12 +123,19 @@ export interface CellEvaluatorOptions {
    * cell's Run button starts it (executePlanRun).
    */
   executeRuns?: PlanRunApi;
+  /**
+   * Pareto cells answer a problem not swept before with a coarse front first (ParetoValue.refining), and the caller
+   * asks refinePareto for the full one (the workbench's live view). Headless runs leave it out: one full answer.
+   */
+  progressive?: boolean;
 }
 
 /** Evaluates cells; keeps the planning problems and layer tables it fetched, so an edit costs only the solves. */
 export class CellEvaluator {
   readonly cache: PlanningCache;
   private layersCache = new Map<string, Promise<Layer[]>>();
+  /** What a refining Pareto value was computed from, so refinePareto can ask for the full front. */
+  private refinable = new WeakMap<ParetoValue, { settings: unknown; points?: number }>();
 
   constructor(
     private api: NotebookApi,
@@ -151,7 +158,11 @@ export class CellEvaluator {
         const spec = parseRun(cell.source);
         switch (spec.view) {
           case 'pareto':
-            return evaluatePareto(this.api, this.cache, inputs[spec.settings], spec.points);
+          {
+            const pv = await evaluatePareto(this.api, this.cache, inputs[spec.settings], spec.points, { progressive: this.o.progressive });
+            if (pv.refining) this.refinable.set(pv, { settings: inputs[spec.settings], points: spec.points });
+            return pv;
+          }
           case 'model': {
             const pv = paretoInput(inputs, spec.plan);
             const layers = pv.model ? await this.layers(pv.model) : null;
@@ -169,6 +180,13 @@ export class CellEvaluator {
         }
       }
     }
+  }
+
+  /** The full-resolution value of a `refining` Pareto value (the same plan and baselines, the full front). */
+  async refinePareto(pv: ParetoValue): Promise<ParetoValue> {
+    const from = this.refinable.get(pv);
+    if (!from) throw new Error('refinePareto: the value is not a refining Pareto value of this evaluator.');
+    return evaluatePareto(this.api, this.cache, from.settings, from.points);
   }
 
   private settings(source: string): unknown {

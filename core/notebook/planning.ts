@@ -4,6 +4,11 @@
  * plan.register), then, per edit, the front, the solver's plan and the baselines from one plan.explore that names
  * the problem by id and sends only the objective and constraints: a budget edit costs a few hundred bytes and the
  * solves, not the problem's 85 KB on the socket and its validation.
+ *
+ * Progressive refinement (the live view, issue 5): a problem the core has not swept yet (a device or link edit
+ * makes a new problem) is first answered with a coarse front (`sweep: 'coarse'`, COARSE_POINTS budgets) plus the
+ * exact plan and baselines, marked `refining`; the caller then asks for the full front with refinePareto and shows
+ * it when it arrives (unless another edit came meanwhile).
  */
 import type { BaselinePlanView, CoreApi, ParetoFrontView, SolveResult } from '../api/contract.js';
 import type { Plan, PlanningProblem } from '../api/planning.js';
@@ -21,7 +26,12 @@ export interface ParetoValue {
   baselines: BaselinePlanView[];
   selected: Plan | null;
   selectedBy: 'solver' | 'click';
+  /** The front is the coarse first answer; the full one is being computed (see refinePareto). */
+  refining: boolean;
 }
+
+/** Budgets of the coarse first front (own weighting only: points + 3 solves and 2 compiles, see paretoFront). */
+export const COARSE_POINTS = 6;
 
 /** A problem registered on the core. */
 export interface RegisteredProblem {
@@ -33,6 +43,8 @@ export class PlanningCache {
   /** Built problems by their settings, inline ones by their JSON; each registered once. */
   private problems = new Map<string, Promise<PlanningProblem>>();
   private registered = new Map<string, Promise<RegisteredProblem>>();
+  /** Full sweeps the core has computed: problem id, objective, constraints but the budget, points. */
+  private swept = new Set<string>();
   constructor(private api: PlanningApi) {}
 
   private key(s: PlanSettings): string {
@@ -78,17 +90,44 @@ export class PlanningCache {
     return r;
   }
 
+  /** Whether the core has swept this problem's full front for these settings (so a full explore is a budget edit). */
+  sweptKey(problemId: string, s: PlanSettings, points: number): string {
+    return JSON.stringify([problemId, s.objective, { ...s.constraints, maxDegradation: null }, points]);
+  }
+
+  hasSwept(key: string): boolean {
+    return this.swept.has(key);
+  }
+
+  markSwept(key: string): void {
+    this.swept.add(key);
+    if (this.swept.size > 256) this.swept.delete(this.swept.values().next().value!);
+  }
+
   /** Forget built problems (after an import or a new sensitivity run). */
   clear(): void {
     this.problems.clear();
     this.registered.clear();
+    this.swept.clear();
   }
 }
 
-export async function evaluatePareto(api: PlanningApi, cache: PlanningCache, settingsValue: unknown, points?: number): Promise<ParetoValue> {
+export interface ParetoEvaluation {
+  /** Answer a problem not swept before with a coarse front first (`refining`); refinePareto then gives the full one. */
+  progressive?: boolean;
+}
+
+export async function evaluatePareto(api: PlanningApi, cache: PlanningCache, settingsValue: unknown, points?: number, opts: ParetoEvaluation = {}): Promise<ParetoValue> {
   const s = checkPlanSettings(settingsValue);
-  const explore = (problemId: string) => api['plan.explore']({ problemId, objective: s.objective, constraints: s.constraints, points: points ?? s.points ?? 50 });
+  const fullPoints = points ?? s.points ?? 50;
   let reg = await cache.register(s);
+  let coarse = false;
+  const explore = (problemId: string) => {
+    const key = cache.sweptKey(problemId, s, fullPoints);
+    coarse = opts.progressive === true && !cache.hasSwept(key) && fullPoints > COARSE_POINTS;
+    const p = api['plan.explore']({ problemId, objective: s.objective, constraints: s.constraints, ...(coarse ? { points: COARSE_POINTS, sweep: 'coarse' as const } : { points: fullPoints }) });
+    return coarse ? p : p.then((r) => (cache.markSwept(key), r));
+  };
   let r;
   try {
     r = await explore(reg.problemId);
@@ -107,5 +146,6 @@ export async function evaluatePareto(api: PlanningApi, cache: PlanningCache, set
     baselines,
     selected: solve.status === 'optimal' ? solve.plan : front.knee >= 0 ? front.plans[front.knee] : null,
     selectedBy: 'solver',
+    refining: coarse,
   };
 }

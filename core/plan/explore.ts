@@ -26,13 +26,15 @@ export interface ExploreRequest {
   constraints?: Constraints;
   /** Budget values of the front's sweep (default 50). */
   points?: number;
+  /** The sweep's weightings (paretoFront's `sweep`, default 'full'). */
+  sweep?: 'full' | 'coarse';
 }
 
 interface Shape {
   compiled: CompiledSearch;
   baselines: PreparedBaselines | null;
-  /** The sweep at budget 1 per number of points. */
-  fronts: Map<number, ParetoFront>;
+  /** The sweep at budget 1 per sweep and number of points. */
+  fronts: Map<string, ParetoFront>;
   /** Answers by budget (and points): a slider moved back to a value it had costs nothing. Most recent last. */
   explored: Map<string, Exploration>;
   baselined: Map<number, BaselinePlan[]>;
@@ -86,14 +88,15 @@ export class ProblemExplorer {
   explore(r: ExploreRequest = {}): Exploration {
     const problem = this.problemFor(r);
     const points = Math.max(1, Math.floor(r.points ?? 50));
+    const sweep = r.sweep ?? 'full';
     const s = this.shape(problem);
-    const key = `${points}|${problem.constraints.maxDegradation}`;
+    const key = `${sweep}|${points}|${problem.constraints.maxDegradation}`;
     const known = s.explored.get(key);
     if (known) return known;
-    let base = s.fronts.get(points);
+    let base = s.fronts.get(`${sweep}|${points}`);
     if (!base) {
-      base = paretoFront({ ...problem, constraints: { ...problem.constraints, maxDegradation: 1 } }, { points });
-      s.fronts.set(points, base);
+      base = paretoFront({ ...problem, constraints: { ...problem.constraints, maxDegradation: 1 } }, { points, sweep, compiled: s.compiled });
+      s.fronts.set(`${sweep}|${points}`, base);
     }
     const t0 = performance.now();
     const own = solve(problem, { compiled: s.compiled });

@@ -35,7 +35,8 @@ export function setSettingsSchema(schema: Record<string, unknown>): void {
   applySchema();
 }
 
-const BUDGET_RE = /("maxDegradation"\s*:\s*)(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)/;
+const NUMBER_RE = String.raw`(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)`;
+const BUDGET_RE = new RegExp(String.raw`("maxDegradation"\s*:\s*)` + NUMBER_RE);
 
 export interface SettingsEditor {
   element: HTMLElement;
@@ -43,6 +44,11 @@ export interface SettingsEditor {
   setValue(text: string): void;
   /** Sets constraints.maxDegradation by editing the number in the text (undoable, like typing). */
   setBudget(value: number): boolean;
+  /**
+   * Sets the first number written as `"key": <number>` (e.g. `uplinkBps` or `powerTxW` of a problem's link or
+   * device) by editing it in the text, like typing; false when there is none.
+   */
+  setNumber(key: string, value: number): boolean;
   dispose(): void;
 }
 
@@ -91,9 +97,9 @@ export function createSettingsEditor(cellId: string, source: string, onChange: (
     syncSlider();
     onChange(model.getValue());
   });
-  const setBudget = (value: number): boolean => {
+  const setNumber = (re: RegExp, value: number): boolean => {
     const text = model.getValue();
-    const m = BUDGET_RE.exec(text);
+    const m = re.exec(text);
     if (!m) return false;
     const start = model.getPositionAt(m.index + m[1].length);
     const end = model.getPositionAt(m.index + m[0].length);
@@ -101,12 +107,14 @@ export function createSettingsEditor(cellId: string, source: string, onChange: (
     model.pushEditOperations([], [{ range: new monaco.Range(start.lineNumber, start.column, end.lineNumber, end.column), text: str }], () => null);
     return true;
   };
+  const setBudget = (value: number): boolean => setNumber(BUDGET_RE, value);
   slider.addEventListener('input', () => setBudget(Number(slider.value)));
   return {
     element,
     getValue: () => model.getValue(),
     setValue: (text: string) => model.setValue(text),
     setBudget,
+    setNumber: (key: string, value: number) => setNumber(new RegExp(`("${key.replace(/[^\w]/g, '')}"\\s*:\\s*)${NUMBER_RE}`), value),
     dispose() {
       sub.dispose();
       editor.dispose();

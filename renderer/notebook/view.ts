@@ -34,6 +34,9 @@ import { createSettingsEditor, setSettingsSchema, type SettingsEditor } from './
 
 type Kind = NotebookCell['kind'];
 
+/** Quiet time after a coarse Pareto answer before the full sweep is asked for. */
+const REFINE_AFTER_MS = 150;
+
 interface CellView {
   cell: NotebookCell;
   article: HTMLElement;
@@ -46,11 +49,16 @@ interface CellView {
   exportPanel?: ExportPanel;
 }
 
-/** Live-latency bookkeeping: a settings edit marks its start; the next paint of a view that reads it ends it. */
+/**
+ * Live-latency bookkeeping: a settings edit marks its start; the next paint of a view that reads it ends it (a
+ * sample, coarse front or not: `refining` says which). When that paint showed a coarse front, the paint of the full
+ * one ends a `refined` sample measured from the same edit.
+ */
 interface LiveProbe {
   pending: { name: string; settings: string } | null;
   seq: number;
-  samples: { ms: number; at: string }[];
+  samples: { ms: number; at: string; refining: boolean }[];
+  refined: { ms: number; at: string; plans: number }[];
 }
 
 declare global {
@@ -63,7 +71,9 @@ export class NotebookView {
   readonly graph = new CellGraph();
   private evaluator: CellEvaluator;
   readonly element = h('div', { class: 'notebook' });
-  readonly live: LiveProbe = { pending: null, seq: 0, samples: [] };
+  readonly live: LiveProbe = { pending: null, seq: 0, samples: [], refined: [] };
+  /** The edit mark a coarse Pareto value answered (its refined paint is measured from it). */
+  private refineMarks = new WeakMap<ParetoValue, string>();
   private views = new Map<string, CellView>();
   private notebook: { id?: string; name: string; cells: NotebookCell[] } = { name: 'Untitled', cells: [] };
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
@@ -78,6 +88,7 @@ export class NotebookView {
     this.evaluator = new CellEvaluator(api, {
       names: () => this.names,
       plot: async (code, inputs, signal) => ({ svg: await runPlotCode(code, inputs, { signal, timeoutMs: 3000 }) }),
+      progressive: true,
     });
     setSettingsSchema(settingsJsonSchema(names));
     const addBar = h('div', { class: 'add-bar' }, 'Add cell: ');
@@ -315,17 +326,21 @@ export class NotebookView {
         (plan: Plan) => void this.graph.publish(v.cell.id, { ...pv, selected: plan, selectedBy: 'click' } satisfies ParetoValue),
         v.exportPanel.element,
       );
+      if (pv.refining) v.output.dataset.refining = 'true';
+      else delete v.output.dataset.refining;
       const pending = this.live.pending;
       if (pending && pending.settings === spec.settings) {
         this.live.pending = null;
+        if (pv.refining) this.refineMarks.set(pv, pending.name);
         requestAnimationFrame(() => {
           const end = `${pending.name}:paint`;
           performance.mark(end);
           const m = performance.measure(`partita:edit-to-paint:${pending.name.split(':').pop()}`, pending.name, end);
-          this.live.samples.push({ ms: m.duration, at: new Date().toISOString() });
+          this.live.samples.push({ ms: m.duration, at: new Date().toISOString(), refining: pv.refining });
           v.article.dataset.paints = String(this.live.samples.length);
         });
       }
+      if (pv.refining) this.scheduleRefine(v, pv);
       return;
     }
     clear(v.output);
@@ -337,6 +352,37 @@ export class NotebookView {
       v.output.append(this.panelFor(v, spec.view).element);
       v.panel!.panel.update(value);
     }
+  }
+
+  /**
+   * Asks for the full front of a coarse Pareto value and shows it, unless the cell has moved on meanwhile (another
+   * edit: its own coarse answer refines itself). The request waits a moment of quiet first: the core sweeps one
+   * problem at a time, and a sweep for every keystroke would hold up the next edit's coarse answer.
+   */
+  private scheduleRefine(v: CellView, pv: ParetoValue): void {
+    const id = v.cell.id;
+    const current = () => (this.graph.state(id) as { value?: ParetoValue }).value;
+    setTimeout(() => {
+      if (current()?.front !== pv.front) return;
+      this.evaluator.refinePareto(pv).then(
+        (full) => {
+          const now = current();
+          if (now?.front !== pv.front) return;
+          // A plan clicked meanwhile stays selected.
+          void this.graph.publish(id, { ...full, selected: now.selected, selectedBy: now.selectedBy } satisfies ParetoValue);
+          const mark = this.refineMarks.get(pv);
+          if (mark)
+            requestAnimationFrame(() => {
+              performance.mark(`${mark}:refined`);
+              const m = performance.measure(`partita:edit-to-refined:${mark.split(':').pop()}`, mark, `${mark}:refined`);
+              this.live.refined.push({ ms: m.duration, at: new Date().toISOString(), plans: full.front.plans.length });
+            });
+        },
+        () => {
+          // The coarse front stays (marked as such); the next edit asks again.
+        },
+      );
+    }, REFINE_AFTER_MS);
   }
 
   private panelFor(v: CellView, view: 'run' | 'devices'): CellPanel {

@@ -92,4 +92,29 @@ describe('plan.register and plan.explore by id', () => {
     expect(calls.slice(3)).toEqual(['explore:id', 'register', 'explore:id']);
     expect(c.selected).toEqual(b.selected);
   });
+
+  it('progressive: a problem not swept yet is answered with a coarse front first (same plan and baselines), then the full one; a swept one at once', async () => {
+    const sweeps: string[] = [];
+    const wrapped: PlanningApi = {
+      'plan.build': (a) => api['plan.build'](a),
+      'plan.register': (a) => api['plan.register'](a),
+      'plan.explore': (a) => (sweeps.push(`${a?.sweep ?? 'full'}:${a?.points}`), api['plan.explore'](a)),
+    };
+    const cache = new PlanningCache(wrapped);
+    const edited = { ...problem, link: { ...problem.link, uplinkBps: problem.link.uplinkBps * 3 } };
+    const settings = (b: number) => ({ objective: edited.objective, constraints: { maxDegradation: b }, points: 20, problem: structuredClone(edited) });
+    const coarse = await evaluatePareto(wrapped, cache, settings(0.01), undefined, { progressive: true });
+    expect(coarse.refining).toBe(true);
+    const full = await evaluatePareto(wrapped, cache, settings(0.01));
+    expect(full.refining).toBe(false);
+    expect(sweeps).toEqual(['coarse:6', 'full:20']);
+    expect(coarse.selected).toEqual(full.selected);
+    expect(coarse.baselines).toEqual(full.baselines);
+    expect(full.front.plans.length).toBeGreaterThan(coarse.front.plans.length);
+    expect(coarse.front.stats.solves).toBeLessThan(full.front.stats.solves);
+    // The full sweep is known now: a budget edit is answered in full at once.
+    const next = await evaluatePareto(wrapped, cache, settings(0.004), undefined, { progressive: true });
+    expect(next.refining).toBe(false);
+    expect(sweeps.at(-1)).toBe('full:20');
+  });
 });

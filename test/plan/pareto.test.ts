@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Plan, PlanningProblem } from '../../core/api/planning.js';
 import { kneeIndex, paretoFront, withOwnOptimum } from '../../core/plan/pareto.js';
-import { checkConstraints } from '../../core/plan/planCost.js';
+import { checkConstraints, objectiveGoal, standardConstraints } from '../../core/plan/planCost.js';
+import { compileSearch } from '../../core/plan/search.js';
 import { benchProblem } from '../../core/plan/solverBench.js';
 import { solve } from '../../core/plan/solver.js';
 import { median } from '../../core/util/stats.js';
@@ -95,6 +96,34 @@ describe('Pareto front', () => {
       const merged = withOwnOptimum(base, s.status === 'optimal' ? s.plan : null);
       expect(key(merged.plans)).toBe(key(direct.plans));
       expect(merged.knee).toBe(direct.knee);
+    }
+  });
+
+  it('reusing the caller\'s compiled search gives the same front (random problems)', () => {
+    const key = (plans: Plan[]) => plans.map((x) => `${x.cut}|${x.bits.join(',')}|${x.activationBits}`).join(';');
+    for (let s = 0; s < 6; s++) {
+      const p = randomProblem(700 + s, { layers: 10, options: 5, actOptions: 3, withSlo: s % 2 === 0, withMemory: s % 3 === 0, objective: { latency: 1, energy: s, cost: 1e4 } });
+      const compiled = compileSearch(p, objectiveGoal(p), standardConstraints(p).map((r) => r.coef));
+      expect(key(paretoFront(p, { points: 10, compiled }).plans)).toBe(key(paretoFront(p, { points: 10 }).plans));
+    }
+  });
+
+  it('a coarse sweep: few solves, non-dominated, within SLO and memory, and the own optimum on it', () => {
+    for (let s = 0; s < 6; s++) {
+      const p = randomProblem(800 + s, { layers: 12, options: 5, actOptions: 3, withSlo: s % 2 === 0, withMemory: s % 3 === 0, objective: { latency: 1, energy: 20, cost: 1e5 } });
+      const coarse = paretoFront(p, { points: 6, sweep: 'coarse' });
+      const full = paretoFront(p, { points: 50 });
+      const opt = solve(p);
+      if (opt.status !== 'optimal') continue;
+      expect(coarse.stats.solves).toBe(9);
+      expect(coarse.plans.length).toBeGreaterThan(0);
+      for (const a of coarse.plans) {
+        expect(meetsNonBudget(p, a)).toBe(true);
+        for (const b of coarse.plans) expect(dominates(b, a)).toBe(false);
+      }
+      // Not a subset of the full front: its budgets differ, so a coarse plan may fall between the full front's.
+      expect(full.plans.length).toBeGreaterThanOrEqual(coarse.plans.length);
+      expect(coarse.plans.some((x) => relClose(x.latencyMs, opt.plan.latencyMs) && relClose(x.degradation, opt.plan.degradation))).toBe(true);
     }
   });
 });
