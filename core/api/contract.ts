@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PlanFileSchema } from './planFile.js';
-import { ConstraintsSchema, ObjectiveSchema, PlanningProblemSchema, WEIGHT_BITS, type Plan } from './planning.js';
+import { ConstraintsSchema, ObjectiveSchema, PlanningProblemSchema, ProblemPatchSchema, WEIGHT_BITS, type Plan } from './planning.js';
 
 /**
  * THE contract between the core and everything that drives it (the renderer, agents, notebooks, tests): every
@@ -767,9 +767,20 @@ export const CONTRACT = {
    * bytes) on each edit instead of the whole problem. Registering the same content again returns the same id. The
    * core keeps the most recently used problems (at least 8; see PROBLEM_REGISTRY_SIZE); a forgotten id fails with
    * `plan-problem-unknown`, and registering again is the answer.
-   * Errors: `plan-problem-invalid`.
+   * Instead of `problem`, `{ baseId, patch }` registers a registered problem with some small parts replaced whole
+   * (`device`, `link`, `server`, `objective`, `constraints`; not the layers or cuts): a device or link edit sends a
+   * few hundred bytes. The id is the one the patched problem sent whole would get.
+   * Errors: `plan-problem-invalid`, `plan-problem-unknown` (for `baseId`: register the whole problem).
    */
-  'plan.register': call(z.strictObject({ problem: PlanningProblemSchema }), z.object({ problemId: ProblemIdSchema, layers: posInt })),
+  'plan.register': call(
+    z
+      .strictObject({ problem: PlanningProblemSchema.optional(), baseId: ProblemIdSchema.optional(), patch: ProblemPatchSchema.optional() })
+      .refine((a) => (a.problem === undefined) !== (a.baseId === undefined) && (a.baseId === undefined) === (a.patch === undefined), {
+        message: 'give either "problem", or "baseId" (an id plan.register returned) with "patch"',
+        path: ['baseId'],
+      }),
+    z.object({ problemId: ProblemIdSchema, layers: posInt }),
+  ),
 
   /**
    * Everything the live Pareto view redraws on an edit, in one call: the front (as plan.pareto), the optimal plan or
@@ -778,7 +789,7 @@ export const CONTRACT = {
    * budget-independent work (the front's sweep, the compiled search, the fixed baselines) is kept per problem and
    * constraint shape, so a budget edit costs one solve and one bits-only search. `sweep: 'coarse'` trades the
    * front's resolution for time on a new problem.
-   * Errors: `plan-problem-invalid`, `plan-problem-unknown` (register the problem again).
+   * Errors: `plan-problem-invalid`, `plan-problem-unknown` (register the problem again), `plan-superseded` (see `lane`).
    */
   'plan.explore': call(
     z
@@ -795,9 +806,22 @@ export const CONTRACT = {
          * more (and may dominate some); the plan and baselines are the same as with 'full'.
          */
         sweep: z.enum(['full', 'coarse']).default('full'),
+        /**
+         * 'fixed': only the baselines that need no search (all but bits-only, a solve of its own: ~10 ms at
+         * ResNet-50 scale on a new problem); the answer names the ones left out in `baselinesPending`. For the
+         * coarse first answer, whose follow-up brings them all.
+         */
+        baselines: z.enum(['all', 'fixed']).default('all'),
+        /**
+         * Names a stream of requests (the notebook uses the cell id; lanes are shared by the core's clients): a
+         * request arriving in a lane abandons the full sweep an earlier request of that lane is still waiting for,
+         * which then fails with `plan-superseded`. Full sweeps run in slices either way, so other requests are
+         * answered between their solves.
+         */
+        lane: z.string().min(1).max(200).optional(),
       })
       .refine((a) => (a.problem === undefined) !== (a.problemId === undefined), { message: 'give either "problem" or "problemId" (from plan.register), not both', path: ['problemId'] }),
-    z.object({ front: ParetoFrontSchema, solve: SolveResultSchema, baselines: z.array(BaselinePlanSchema) }),
+    z.object({ front: ParetoFrontSchema, solve: SolveResultSchema, baselines: z.array(BaselinePlanSchema), baselinesPending: z.array(BaselinePlanSchema.shape.baseline).optional() }),
   ),
 
   /**

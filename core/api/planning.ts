@@ -142,6 +142,21 @@ export const PlanningProblemSchema = z
     });
   });
 
+/**
+ * The small top-level parts of a planning problem that a device, link, server, objective or budget edit changes
+ * (plan.register's `patch`): each replaces the base problem's part whole. The layers and cuts are not patchable.
+ */
+export const PROBLEM_PATCH_PARTS = ['device', 'link', 'server', 'objective', 'constraints'] as const;
+export type ProblemPatchPart = (typeof PROBLEM_PATCH_PARTS)[number];
+
+export const ProblemPatchSchema = z.strictObject({
+  device: DeviceParamsSchema.optional(),
+  link: LinkParamsSchema.optional(),
+  server: ServerParamsSchema.optional(),
+  objective: ObjectiveSchema.optional(),
+  constraints: ConstraintsSchema.optional(),
+});
+
 export type LayerOption = z.infer<typeof LayerOptionSchema>;
 export type PlanLayer = z.infer<typeof PlanLayerSchema>;
 export type CutOption = z.infer<typeof CutOptionSchema>;
@@ -152,6 +167,7 @@ export type ServerParams = z.infer<typeof ServerParamsSchema>;
 export type Objective = z.infer<typeof ObjectiveSchema>;
 export type Constraints = z.infer<typeof ConstraintsSchema>;
 export type PlanningProblem = z.infer<typeof PlanningProblemSchema>;
+export type ProblemPatch = z.infer<typeof ProblemPatchSchema>;
 
 /** A solution: where to cut, the bits of each head layer, and what it is predicted to cost. */
 export interface Plan {

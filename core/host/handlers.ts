@@ -11,6 +11,7 @@ import { computeBaselines } from '../plan/baselines.js';
 import { ProblemExplorer } from '../plan/explore.js';
 import { evaluatePlan } from '../plan/planCost.js';
 import { solve, validateProblem } from '../plan/solver.js';
+import { patchProblem } from '../plan/validate.js';
 import type { DeviceProfile } from '../plan/devices.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
 import { addFashionMnist } from './datasets.js';
@@ -103,6 +104,8 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
     const req = { objective: a.objective ?? problem.objective, constraints: a.constraints ?? problem.constraints, points: a.points, sweep: a.sweep };
     return { ...explorer.explore(req), req };
   };
+  // plan.explore's lanes (e.g. a notebook cell): the controller of the latest request in each, until it is answered.
+  const lanes = new Map<string, AbortController>();
   const exportsDir = o.exportsDir ?? (store.path === ':memory:' ? null : join(dirname(store.path), 'exports'));
   const runExport = async (a: ApiParsedArg<'plans.export'>, job: JobContext): Promise<ApiJobResult<'plans.export'>> => {
     if (!exportsDir) throw new CoreError('export-no-folder', 'This workbench keeps its database in memory, so it has no exports folder. Open a database file to export plans.');
@@ -204,14 +207,28 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
       return explore(problem, explorerFor(problem), a).front;
     },
     'plan.register': (a) => {
-      const problem = validateProblem(a.problem);
+      const problem = a.problem !== undefined ? validateProblem(a.problem) : patchProblem(registeredProblem(a.baseId!).problem, a.patch);
       const id = createHash('sha256').update(JSON.stringify(problem)).digest('hex');
       touch(registered, id, registered.get(id) ?? { problem, explorer: explorerFor(problem) }, PROBLEM_REGISTRY_SIZE);
       return { problemId: id, layers: problem.layers.length };
     },
-    'plan.explore': (a) => {
+    'plan.explore': async (a) => {
       const { problem, explorer } = a.problemId !== undefined ? registeredProblem(a.problemId) : ((p) => ({ problem: p, explorer: explorerFor(p) }))(validateProblem(a.problem));
-      const { front, solve, req } = explore(problem, explorer, a);
+      const req = { objective: a.objective ?? problem.objective, constraints: a.constraints ?? problem.constraints, points: a.points, sweep: a.sweep };
+      // A newer request in the same lane abandons this one's sweep, if it is still running.
+      let lane: AbortController | undefined;
+      if (a.lane !== undefined) {
+        lanes.get(a.lane)?.abort(new CoreError('plan-superseded', `A newer plan.explore in lane '${a.lane}' came before this one's front was swept; it was abandoned.`, { lane: a.lane }));
+        lane = new AbortController();
+        lanes.set(a.lane, lane);
+      }
+      let front, solve;
+      try {
+        ({ front, solve } = a.sweep === 'coarse' ? explorer.explore(req) : await explorer.exploreSliced(req, lane?.signal));
+      } finally {
+        if (a.lane !== undefined && lanes.get(a.lane) === lane) lanes.delete(a.lane);
+      }
+      if (a.baselines === 'fixed' && !explorer.baselinesKnown(req)) return { front, solve, baselines: explorer.baselines(req, { fixedOnly: true }), baselinesPending: ['bits-only' as const] };
       return { front, solve, baselines: explorer.baselines(req) };
     },
     'plan.baselines': (a) => ({ baselines: Object.values(computeBaselines(validateProblem(a.problem))).filter((b) => b !== null) }),

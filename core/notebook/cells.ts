@@ -135,7 +135,7 @@ export class CellEvaluator {
   readonly cache: PlanningCache;
   private layersCache = new Map<string, Promise<Layer[]>>();
   /** What a refining Pareto value was computed from, so refinePareto can ask for the full front. */
-  private refinable = new WeakMap<ParetoValue, { settings: unknown; points?: number }>();
+  private refinable = new WeakMap<ParetoValue, { settings: unknown; points?: number; lane?: string }>();
 
   constructor(
     private api: NotebookApi,
@@ -159,8 +159,9 @@ export class CellEvaluator {
         switch (spec.view) {
           case 'pareto':
           {
-            const pv = await evaluatePareto(this.api, this.cache, inputs[spec.settings], spec.points, { progressive: this.o.progressive });
-            if (pv.refining) this.refinable.set(pv, { settings: inputs[spec.settings], points: spec.points });
+            const lane = this.o.progressive ? `cell:${cell.id}` : undefined;
+            const pv = await evaluatePareto(this.api, this.cache, inputs[spec.settings], spec.points, { progressive: this.o.progressive, lane });
+            if (pv.refining) this.refinable.set(pv, { settings: inputs[spec.settings], points: spec.points, lane });
             return pv;
           }
           case 'model': {
@@ -186,7 +187,7 @@ export class CellEvaluator {
   async refinePareto(pv: ParetoValue): Promise<ParetoValue> {
     const from = this.refinable.get(pv);
     if (!from) throw new Error('refinePareto: the value is not a refining Pareto value of this evaluator.');
-    return evaluatePareto(this.api, this.cache, from.settings, from.points);
+    return evaluatePareto(this.api, this.cache, from.settings, from.points, { lane: from.lane });
   }
 
   private settings(source: string): unknown {

@@ -7,11 +7,14 @@
  *
  * Progressive refinement (the live view, issue 5): a problem the core has not swept yet (a device or link edit
  * makes a new problem) is first answered with a coarse front (`sweep: 'coarse'`, COARSE_POINTS budgets) plus the
- * exact plan and baselines, marked `refining`; the caller then asks for the full front with refinePareto and shows
- * it when it arrives (unless another edit came meanwhile).
+ * exact plan and the baselines that need no search (`baselines: 'fixed'`; bits-only is named pending), marked
+ * `refining`; the caller then asks for the full front with refinePareto and shows it when it arrives (unless another
+ * edit came meanwhile). A device or link edit registers the new problem as a patch of the last one (plan.register
+ * { baseId, patch }), and the cell's requests share a plan.explore lane, so an edit abandons a full sweep still
+ * running for the cell.
  */
 import type { BaselinePlanView, CoreApi, ParetoFrontView, SolveResult } from '../api/contract.js';
-import type { Plan, PlanningProblem } from '../api/planning.js';
+import { PROBLEM_PATCH_PARTS, type Plan, type PlanningProblem, type ProblemPatch, type ProblemPatchPart } from '../api/planning.js';
 import { checkPlanSettings, type PlanSettings } from './settings.js';
 
 /** The calls planning makes: any CoreApi (an RPC client, or the handlers behind an in-memory port) will do. */
@@ -24,6 +27,8 @@ export interface ParetoValue {
   front: ParetoFrontView;
   solve: SolveResult;
   baselines: BaselinePlanView[];
+  /** Baselines left out of a coarse first answer (they need a search); the refined answer has them. */
+  baselinesPending: string[];
   selected: Plan | null;
   selectedBy: 'solver' | 'click';
   /** The front is the coarse first answer; the full one is being computed (see refinePareto). */
@@ -43,6 +48,8 @@ export class PlanningCache {
   /** Built problems by their settings, inline ones by their JSON; each registered once. */
   private problems = new Map<string, Promise<PlanningProblem>>();
   private registered = new Map<string, Promise<RegisteredProblem>>();
+  /** The problem registered last, for patches: its parts but the patchable ones, the patchable ones, its id. */
+  private last: { rest: string; parts: Record<ProblemPatchPart, string>; id: Promise<string> } | null = null;
   /** Full sweeps the core has computed: problem id, objective, constraints but the budget, points. */
   private swept = new Set<string>();
   constructor(private api: PlanningApi) {}
@@ -78,16 +85,43 @@ export class PlanningCache {
     const key = this.key(s);
     let r = again ? undefined : this.registered.get(key);
     if (!r) {
-      r = this.problem(s).then(async (problem) => {
-        const { problemId } = await this.api['plan.register']({ problem });
-        return { problemId, layerNames: problem.layers.map((l) => l.name) };
-      });
+      r = this.problem(s).then(async (problem) => ({ problemId: await this.registerProblem(problem), layerNames: problem.layers.map((l) => l.name) }));
       this.registered.set(key, r);
       r.catch(() => {
         if (this.registered.get(key) === r) this.registered.delete(key);
       });
     }
     return r;
+  }
+
+  /**
+   * Registers a problem: as a patch of the last one registered when only its small parts (PROBLEM_PATCH_PARTS: a
+   * device, link, server, objective or budget edit) differ, else whole (also when the core forgot the base).
+   */
+  private async registerProblem(problem: PlanningProblem): Promise<string> {
+    const rest = JSON.stringify({ ...problem, ...Object.fromEntries(PROBLEM_PATCH_PARTS.map((k) => [k, null])) });
+    const parts = Object.fromEntries(PROBLEM_PATCH_PARTS.map((k) => [k, JSON.stringify(problem[k])])) as Record<ProblemPatchPart, string>;
+    const last = this.last;
+    let problemId: string | null = null;
+    if (last && last.rest === rest && PROBLEM_PATCH_PARTS.every((k) => problem[k] !== undefined)) {
+      const patch: Partial<Record<ProblemPatchPart, unknown>> = {};
+      for (const k of PROBLEM_PATCH_PARTS) if (parts[k] !== last.parts[k]) patch[k] = problem[k];
+      const baseId = await last.id.catch(() => null);
+      if (baseId !== null) {
+        try {
+          problemId = (await this.api['plan.register']({ baseId, patch: patch as ProblemPatch })).problemId;
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'plan-problem-unknown') throw e;
+        }
+      }
+    }
+    const id = problemId !== null ? Promise.resolve(problemId) : this.api['plan.register']({ problem }).then((r) => r.problemId);
+    const entry = { rest, parts, id };
+    this.last = entry;
+    id.catch(() => {
+      if (this.last === entry) this.last = null;
+    });
+    return id;
   }
 
   /** Whether the core has swept this problem's full front for these settings (so a full explore is a budget edit). */
@@ -109,12 +143,15 @@ export class PlanningCache {
     this.problems.clear();
     this.registered.clear();
     this.swept.clear();
+    this.last = null;
   }
 }
 
 export interface ParetoEvaluation {
   /** Answer a problem not swept before with a coarse front first (`refining`); refinePareto then gives the full one. */
   progressive?: boolean;
+  /** plan.explore's lane (the cell id): a newer request of the cell abandons a full sweep still running for it. */
+  lane?: string;
 }
 
 export async function evaluatePareto(api: PlanningApi, cache: PlanningCache, settingsValue: unknown, points?: number, opts: ParetoEvaluation = {}): Promise<ParetoValue> {
@@ -125,7 +162,7 @@ export async function evaluatePareto(api: PlanningApi, cache: PlanningCache, set
   const explore = (problemId: string) => {
     const key = cache.sweptKey(problemId, s, fullPoints);
     coarse = opts.progressive === true && !cache.hasSwept(key) && fullPoints > COARSE_POINTS;
-    const p = api['plan.explore']({ problemId, objective: s.objective, constraints: s.constraints, ...(coarse ? { points: COARSE_POINTS, sweep: 'coarse' as const } : { points: fullPoints }) });
+    const p = api['plan.explore']({ problemId, objective: s.objective, constraints: s.constraints, ...(coarse ? { points: COARSE_POINTS, sweep: 'coarse' as const, baselines: 'fixed' as const } : { points: fullPoints }), ...(opts.lane !== undefined ? { lane: opts.lane } : {}) });
     return coarse ? p : p.then((r) => (cache.markSwept(key), r));
   };
   let r;
@@ -136,7 +173,7 @@ export async function evaluatePareto(api: PlanningApi, cache: PlanningCache, set
     reg = await cache.register(s, true);
     r = await explore(reg.problemId);
   }
-  const { front, solve, baselines } = r;
+  const { front, solve, baselines, baselinesPending } = r;
   return {
     settings: { ...s, problem: s.problem ? { inline: true } : undefined },
     model: s.problem ? null : s.model!,
@@ -144,6 +181,7 @@ export async function evaluatePareto(api: PlanningApi, cache: PlanningCache, set
     front,
     solve,
     baselines,
+    baselinesPending: baselinesPending ?? [],
     selected: solve.status === 'optimal' ? solve.plan : front.knee >= 0 ? front.plans[front.knee] : null,
     selectedBy: 'solver',
     refining: coarse,

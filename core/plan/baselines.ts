@@ -116,15 +116,19 @@ export function prepareBaselines(problem: PlanningProblem, compiled?: CompiledSe
   };
 }
 
-/** The baselines; `prepared` (from prepareBaselines on the same problem up to its caps) saves their fixed part. */
-export function computeBaselines(problem: PlanningProblem, prepared: PreparedBaselines = prepareBaselines(problem)): Baselines {
+/**
+ * The baselines; `prepared` (from prepareBaselines on the same problem up to its caps) saves their fixed part.
+ * `fixedOnly`: without bits-only (null), the one that needs a search.
+ */
+export function computeBaselines(problem: PlanningProblem, prepared: PreparedBaselines = prepareBaselines(problem), opts: { fixedOnly?: boolean } = {}): Baselines {
   const L = problem.layers.length;
   const neurosurgeon = bestCut(problem, (c) => prepared.neurosurgeon[c]);
   const uniform8 = bestCut(problem, (c) => prepared.uniform8[c]);
 
   let bitsOnly: BaselinePlan | null = null;
-  const r = prepared.compiled.run({ constraints: standardConstraints(problem), cuts: [L] });
-  if (r.plan) bitsOnly = flag(problem, r.plan, 'bits-only');
+  const r = opts.fixedOnly ? null : prepared.compiled.run({ constraints: standardConstraints(problem), cuts: [L] });
+  if (!r) bitsOnly = null;
+  else if (r.plan) bitsOnly = flag(problem, r.plan, 'bits-only');
   else {
     try {
       bitsOnly = flag(problem, explainInfeasibility(problem, { cuts: [L] }).nearest, 'bits-only');

@@ -8,7 +8,7 @@
  */
 import type { Constraints, Objective, PlanningProblem } from '../api/planning.js';
 import { computeBaselines, prepareBaselines, type BaselinePlan, type PreparedBaselines } from './baselines.js';
-import { paretoFront, withOwnOptimum, type ParetoFront } from './pareto.js';
+import { paretoFront, paretoFrontSliced, withOwnOptimum, type ParetoFront } from './pareto.js';
 import { objectiveGoal, standardConstraints } from './planCost.js';
 import { compileSearch, type CompiledSearch } from './search.js';
 import { solve, type SolveResult } from './solver.js';
@@ -38,6 +38,8 @@ interface Shape {
   /** Answers by budget (and points): a slider moved back to a value it had costs nothing. Most recent last. */
   explored: Map<string, Exploration>;
   baselined: Map<number, BaselinePlan[]>;
+  /** Sliced sweeps under way, by sweep and number of points. */
+  sweeping: Map<string, Promise<ParetoFront>>;
 }
 
 /** Answers kept per constraint shape. */
@@ -77,7 +79,7 @@ export class ProblemExplorer {
     if (s) {
       this.shapes.delete(key);
     } else {
-      s = { compiled: compileSearch(problem, objectiveGoal(problem), standardConstraints(problem).map((r) => r.coef)), baselines: null, fronts: new Map(), explored: new Map(), baselined: new Map() };
+      s = { compiled: compileSearch(problem, objectiveGoal(problem), standardConstraints(problem).map((r) => r.coef)), baselines: null, fronts: new Map(), explored: new Map(), baselined: new Map(), sweeping: new Map() };
       if (this.shapes.size >= this.maxShapes) this.shapes.delete(this.shapes.keys().next().value!);
     }
     this.shapes.set(key, s);
@@ -103,13 +105,54 @@ export class ProblemExplorer {
     return remember(s.explored, key, { front: withOwnOptimum(base, own.status === 'optimal' ? own.plan : null, performance.now() - t0), solve: own });
   }
 
-  /** The baselines under the request's constraints (computeBaselines, with their budget-independent part kept). */
-  baselines(r: ExploreRequest = {}): BaselinePlan[] {
+  /**
+   * explore, with the front's sweep (when not kept yet) run in slices that let the event loop answer other requests
+   * between solves (paretoFrontSliced); `signal` abandons the sweep. Concurrent calls for one sweep share it.
+   */
+  async exploreSliced(r: ExploreRequest = {}, signal?: AbortSignal): Promise<Exploration> {
+    const problem = this.problemFor(r);
+    const points = Math.max(1, Math.floor(r.points ?? 50));
+    const sweep = r.sweep ?? 'full';
+    const s = this.shape(problem);
+    const fkey = `${sweep}|${points}`;
+    if (!s.fronts.has(fkey)) {
+      let p = s.sweeping.get(fkey);
+      if (!p) {
+        p = paretoFrontSliced({ ...problem, constraints: { ...problem.constraints, maxDegradation: 1 } }, { points, sweep, compiled: s.compiled, signal });
+        s.sweeping.set(fkey, p);
+        const mine = p;
+        p.then(
+          (f) => {
+            s.fronts.set(fkey, f);
+            if (s.sweeping.get(fkey) === mine) s.sweeping.delete(fkey);
+          },
+          () => {
+            if (s.sweeping.get(fkey) === mine) s.sweeping.delete(fkey);
+          },
+        );
+      }
+      await p;
+    }
+    return this.explore(r);
+  }
+
+  /** Whether baselines(r) is answered from what is kept (all of them, without a search). */
+  baselinesKnown(r: ExploreRequest = {}): boolean {
+    const problem = this.problemFor(r);
+    return this.shape(problem).baselined.has(problem.constraints.maxDegradation);
+  }
+
+  /**
+   * The baselines under the request's constraints (computeBaselines, with their budget-independent part kept);
+   * `fixedOnly`: all but bits-only (no search; not kept), unless all are known (baselinesKnown).
+   */
+  baselines(r: ExploreRequest = {}, opts: { fixedOnly?: boolean } = {}): BaselinePlan[] {
     const problem = this.problemFor(r);
     const s = this.shape(problem);
     const known = s.baselined.get(problem.constraints.maxDegradation);
     if (known) return known;
     s.baselines ??= prepareBaselines(problem, s.compiled);
-    return remember(s.baselined, problem.constraints.maxDegradation, Object.values(computeBaselines(problem, s.baselines)).filter((b) => b !== null));
+    const all = Object.values(computeBaselines(problem, s.baselines, opts)).filter((b) => b !== null);
+    return opts.fixedOnly ? all : remember(s.baselined, problem.constraints.maxDegradation, all);
   }
 }

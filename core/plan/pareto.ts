@@ -121,6 +121,37 @@ export function kneeIndex(plans: readonly Plan[]): number {
 }
 
 export function paretoFront(problem: PlanningProblem, opts: ParetoOptions = {}): ParetoFront {
+  const steps = paretoSteps(problem, opts);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * paretoFront in slices: the event loop gets a turn (setImmediate) whenever a slice of solves has taken `sliceMs`
+ * (default 8), so other requests are answered while a long sweep runs; `signal` abandons it between solves (the
+ * promise rejects with the signal's reason). The same front as paretoFront.
+ */
+export async function paretoFrontSliced(problem: PlanningProblem, opts: ParetoOptions & { signal?: AbortSignal; sliceMs?: number } = {}): Promise<ParetoFront> {
+  const steps = paretoSteps(problem, opts);
+  const sliceMs = opts.sliceMs ?? 8;
+  let sliceStart = performance.now();
+  let elapsed = 0;
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    const r = steps.next();
+    if (r.done) return { ...r.value, stats: { ...r.value.stats, solveMs: elapsed + performance.now() - sliceStart } };
+    if (performance.now() - sliceStart >= sliceMs) {
+      elapsed += performance.now() - sliceStart;
+      await new Promise((res) => setImmediate(res));
+      sliceStart = performance.now();
+    }
+  }
+}
+
+/** paretoFront's work, yielding after each solve (and compile). */
+function* paretoSteps(problem: PlanningProblem, opts: ParetoOptions): Generator<void, ParetoFront, void> {
   const t0 = performance.now();
   const points = Math.max(1, Math.floor(opts.points ?? 50));
   let solves = 0;
@@ -135,6 +166,7 @@ export function paretoFront(problem: PlanningProblem, opts: ParetoOptions = {}):
 
   const lowest = run(unitGoal(Q_DEGRADATION), others);
   if (!lowest.plan) return empty();
+  yield;
   let serverMs = 0;
   for (const l of problem.layers) serverMs += l.serverTimeMs;
   const ref = lowest.plan;
@@ -158,6 +190,7 @@ export function paretoFront(problem: PlanningProblem, opts: ParetoOptions = {}):
       found.push(r.plan);
       dMax = Math.max(dMax, r.plan.degradation);
     }
+    yield;
   }
   const dMin = lowest.value;
   // Cubic spacing: dense at small budgets, where accuracy buys the most (the top of the range is often 2-bit
@@ -172,6 +205,7 @@ export function paretoFront(problem: PlanningProblem, opts: ParetoOptions = {}):
         found.push(r.plan);
         hint = r.plan;
       }
+      yield;
     }
   }
   solves++;

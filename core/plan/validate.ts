@@ -3,7 +3,7 @@
  * in words, what it holds and what is expected. Throws CoreError('plan-problem-invalid').
  */
 import { CoreError } from '../api/errors.js';
-import { PlanningProblemSchema, WEIGHT_BITS, type PlanningProblem } from '../api/planning.js';
+import { PlanningProblemSchema, ProblemPatchSchema, WEIGHT_BITS, type PlanningProblem } from '../api/planning.js';
 
 const PREFIX = 'Planning problem is inconsistent: ';
 const SUFFIX = ' Fix the problem file.';
@@ -125,4 +125,24 @@ export function validateProblem(json: unknown): PlanningProblem {
     if (b !== null) throw new CoreError('plan-problem-invalid', `${PREFIX}cuts[${c}].options has two ${b}-bit options; each precision may appear once per cut.${SUFFIX}`, { path: `cuts[${c}].options` });
   }
   return p;
+}
+
+/**
+ * A checked problem with some of its small top-level parts replaced (plan.register's `patch`: device, link, server,
+ * objective, constraints). Each part is parsed with its own schema (defaults filled in as for a whole problem), so
+ * the result is what validateProblem gives the patched document; the layers and cuts are the base's, already
+ * checked, and the problem's consistency checks involve only them. Throws CoreError('plan-problem-invalid').
+ */
+export function patchProblem(base: PlanningProblem, patch: unknown): PlanningProblem {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
+    throw new CoreError('plan-problem-invalid', `${PREFIX}the patch is ${show(patch)}, expected a JSON object.${SUFFIX}`);
+  }
+  const r = ProblemPatchSchema.safeParse(patch);
+  if (!r.success) {
+    const issue = r.error.issues[0] as unknown as IssueLike;
+    throw new CoreError('plan-problem-invalid', `${PREFIX}${describeIssue(patch, issue)}${SUFFIX}`, { path: pathText(issue.path) });
+  }
+  const out: PlanningProblem = { ...base };
+  for (const [k, v] of Object.entries(r.data)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
+  return out;
 }

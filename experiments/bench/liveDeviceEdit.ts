@@ -1,10 +1,11 @@
 /**
  * What a device/link edit of the ResNet-50-scale bench problem costs on the core, by part (prints medians):
- * validation, hashing, the front's sweep at several resolutions, one solve, the baselines.
+ * registering whole vs by patch, validation, hashing, the front's sweep at several resolutions, one solve, the baselines.
  * Run: npx tsx experiments/bench/liveDeviceEdit.ts
  */
 import { createHash } from 'node:crypto';
-import { validateProblem } from '../../core/plan/validate.js';
+import { patchProblem, validateProblem } from '../../core/plan/validate.js';
+import { ProblemPatchSchema, PlanningProblemSchema } from '../../core/api/planning.js';
 import { ProblemExplorer } from '../../core/plan/explore.js';
 import { paretoFront } from '../../core/plan/pareto.js';
 import { benchProblem } from '../../core/plan/solverBench.js';
@@ -23,6 +24,9 @@ const add = (k: string, ms: number) => (rows[k] ??= []).push(ms);
 for (let i = 0; i < 8; i++) {
   const p = edited(i);
   add('validate', time(() => validateProblem(p)));
+  // plan.register whole: the contract's parse of the argument, then validateProblem; by patch: the same for the patch.
+  add('register whole: parse+validate+hash', time(() => createHash('sha256').update(JSON.stringify(validateProblem(PlanningProblemSchema.parse(JSON.parse(JSON.stringify(p)))))).digest('hex')));
+  add('register patch: parse+patch+hash', time(() => createHash('sha256').update(JSON.stringify(patchProblem(base, ProblemPatchSchema.parse(JSON.parse(JSON.stringify({ link: p.link })))))).digest('hex')));
   add('hash', time(() => createHash('sha256').update(JSON.stringify(p)).digest('hex')));
   add('solve', time(() => solve(p)));
   for (const points of [50]) {
@@ -43,9 +47,12 @@ for (let i = 0; i < 8; i++) {
     ex3.explore({ points: 6, sweep: 'coarse' });
     add('  coarse edit: explore', performance.now() - t1);
     const t2 = performance.now();
+    ex3.baselines({}, { fixedOnly: true });
+    add('  coarse edit: baselines (fixed only)', performance.now() - t2);
+    const t3 = performance.now();
     ex3.baselines({});
-    add('  coarse edit: baselines', performance.now() - t2);
-    add('coarse edit: core total', performance.now() - t0);
+    add('  refine: baselines (all)', performance.now() - t3);
+    add('coarse edit: core total (+ all baselines)', performance.now() - t0);
   }
   for (const points of [6, 8]) {
     const ex2 = new ProblemExplorer(p);

@@ -356,8 +356,9 @@ export class NotebookView {
 
   /**
    * Asks for the full front of a coarse Pareto value and shows it, unless the cell has moved on meanwhile (another
-   * edit: its own coarse answer refines itself). The request waits a moment of quiet first: the core sweeps one
-   * problem at a time, and a sweep for every keystroke would hold up the next edit's coarse answer.
+   * edit: its own coarse answer refines itself). The request waits a moment of quiet first, so typing does not start
+   * a sweep per keystroke; the core sweeps in slices and abandons the cell's sweep when its next request comes (the
+   * refine then fails with plan-superseded, and the coarse front stays until the next one).
    */
   private scheduleRefine(v: CellView, pv: ParetoValue): void {
     const id = v.cell.id;

@@ -21,6 +21,8 @@ export interface ParetoData {
   selectedBy: 'solver' | 'click';
   /** The front is a coarse first answer and the full one is on its way (the summary says so; data-refining). */
   refining?: boolean;
+  /** Baselines not computed yet (a coarse answer leaves out the ones that need a search); the summary names them. */
+  baselinesPending?: string[];
 }
 
 const BITS_COLOURS: Record<number, string> = { 32: '#4e79a7', 16: '#76b7b2', 8: '#59a14f', 6: '#edc948', 5: '#f28e2b', 4: '#e15759', 3: '#b07aa1', 2: '#9c755f' };
@@ -106,7 +108,7 @@ export function renderPareto(container: HTMLElement, d: ParetoData, onSelect: (p
   const summary = h(
     'p',
     { class: 'pareto-summary', 'data-plans': plans.length, 'data-knee': d.front.knee, ...(d.refining ? { 'data-refining': 'true' } : {}) },
-    d.refining ? h('span', { class: 'refining' }, 'Coarse front, refining… ') : '',
+    d.refining ? h('span', { class: 'refining' }, d.baselinesPending?.length ? `Coarse front, refining (baseline ${d.baselinesPending.join(', ')} to come)… ` : 'Coarse front, refining… ') : '',
     `${plans.length} non-dominated plans (${d.front.stats.solves} solves, ${fmt(d.front.stats.solveMs, 3)} ms of search in the core; the budget-independent sweep is cached). Budget ${pct(d.budget)}. `,
     d.solve.status === 'optimal' ? `The solver's plan under this budget: cut after layer ${d.solve.plan.cut}, ${fmt(d.solve.plan.latencyMs)} ms.` : `No plan meets the constraints: ${d.solve.report.message}`,
   );

@@ -10,6 +10,7 @@ import type { PlanningProblem } from '../../core/api/planning.js';
 import { createHandlers } from '../../core/host/handlers.js';
 import { evaluatePareto, PlanningCache, type PlanningApi } from '../../core/notebook/planning.js';
 import { randomProblem } from '../../core/plan/randomProblem.js';
+import { benchProblem } from '../../core/plan/solverBench.js';
 import { connectApi, type ApiClient } from '../../core/rpc/client.js';
 import { memoryPorts } from '../../core/rpc/port.js';
 import { serveApi } from '../../core/rpc/server.js';
@@ -65,6 +66,80 @@ describe('plan.register and plan.explore by id', () => {
     await expect(api['plan.register']({ problem: dup })).rejects.toMatchObject({ code: 'plan-problem-invalid' });
   });
 
+  it('registers by patch: the same id and answers as the patched problem sent whole; bad patches and unknown bases refused', async () => {
+    const { problemId: baseId } = await api['plan.register']({ problem });
+    const patch = { device: { ...problem.device, powerTxW: problem.device.powerTxW * 2 }, link: { ...problem.link, uplinkBps: problem.link.uplinkBps / 3 }, constraints: { maxDegradation: 0.02 } };
+    const whole = { ...problem, ...patch };
+    const byPatch = await api['plan.register']({ baseId, patch });
+    const byWhole = await api['plan.register']({ problem: structuredClone(whole) });
+    expect(byPatch).toEqual(byWhole);
+    expect(byPatch.problemId).not.toBe(baseId);
+    expect(planKey(await api['plan.explore']({ problemId: byPatch.problemId, points: 10 }))).toBe(planKey(await api['plan.explore']({ problem: whole, points: 10 })));
+    // The base is unchanged.
+    expect((await api['plan.register']({ baseId, patch: {} })).problemId).toBe(baseId);
+    await expect(api['plan.register']({ baseId: 'c'.repeat(64), patch })).rejects.toMatchObject({ code: 'plan-problem-unknown' });
+    await expect(api.call('plan.register', { baseId, patch: { layers: problem.layers } })).rejects.toMatchObject({ code: 'rpc-invalid-argument' });
+    await expect(api.call('plan.register', { baseId, patch: { link: { ...problem.link, uplinkBps: 0 } } })).rejects.toMatchObject({ code: 'rpc-invalid-argument' });
+    await expect(api.call('plan.register', { baseId })).rejects.toMatchObject({ code: 'rpc-invalid-argument' });
+    await expect(api.call('plan.register', { problem, baseId, patch })).rejects.toMatchObject({ code: 'rpc-invalid-argument' });
+  });
+
+  it('the notebook registers a device or link edit as a patch of the last problem, a layer edit whole, and whole again when the base is forgotten', async () => {
+    const sent: string[] = [];
+    let forgetBase = false;
+    const wrapped: PlanningApi = {
+      'plan.build': (a) => api['plan.build'](a),
+      'plan.register': (a) => {
+        sent.push(a?.problem ? 'whole' : `patch:${Object.keys(a?.patch ?? {}).join(',')}`);
+        return api['plan.register'](forgetBase && a?.baseId ? { ...a, baseId: 'd'.repeat(64) } : a);
+      },
+      'plan.explore': (a) => api['plan.explore'](a),
+    };
+    const cache = new PlanningCache(wrapped);
+    const settings = (p: PlanningProblem) => ({ objective: p.objective, constraints: { maxDegradation: 0.01 }, points: 10, problem: structuredClone(p) });
+    await evaluatePareto(wrapped, cache, settings(problem));
+    const linked = { ...problem, link: { ...problem.link, uplinkBps: problem.link.uplinkBps * 2 } };
+    const r = await evaluatePareto(wrapped, cache, settings(linked));
+    const direct = await api['plan.explore']({ problem: linked, constraints: { maxDegradation: 0.01 }, points: 10 });
+    expect(r.selected).toEqual(direct.solve.status === 'optimal' ? direct.solve.plan : null);
+    const layered = structuredClone(linked);
+    layered.layers[0].name = 'renamed';
+    await evaluatePareto(wrapped, cache, settings(layered));
+    forgetBase = true;
+    await evaluatePareto(wrapped, cache, settings({ ...layered, device: { ...layered.device, powerTxW: layered.device.powerTxW + 1 } }));
+    expect(sent).toEqual(['whole', 'patch:link', 'whole', 'patch:device', 'whole']);
+  });
+
+  it('a full sweep does not hold up other requests, and a newer request in its lane abandons it (plan-superseded)', async () => {
+    const bench = benchProblem();
+    const { problemId: baseId } = await api['plan.register']({ problem: bench });
+    const { problemId: edited } = await api['plan.register']({ baseId, patch: { link: { ...bench.link, uplinkBps: bench.link.uplinkBps * 1.7 } } });
+    const t0 = performance.now();
+    const sweep = api['plan.explore']({ problemId: baseId, points: 50, lane: 'cell:x' });
+    const settled = sweep.then(
+      () => performance.now() - t0,
+      (e: unknown) => e,
+    );
+    // Another lane's coarse request is answered while the sweep runs, and the sweep goes on.
+    const other = await api['plan.explore']({ problemId: edited, points: 6, sweep: 'coarse', baselines: 'fixed', lane: 'cell:y' });
+    const otherMs = performance.now() - t0;
+    expect(other.baselinesPending).toEqual(['bits-only']);
+    expect(other.baselines.some((b) => b.baseline === 'bits-only')).toBe(false);
+    const sweptMs = await settled;
+    expect(typeof sweptMs).toBe('number');
+    expect(otherMs).toBeLessThan(sweptMs as number);
+    // A newer request in the same lane abandons a sweep still running.
+    const edited2 = (await api['plan.register']({ baseId, patch: { device: { ...bench.device, powerTxW: bench.device.powerTxW * 1.3 } } })).problemId;
+    const abandoned = api['plan.explore']({ problemId: edited2, points: 50, lane: 'cell:x' });
+    const newer = await api['plan.explore']({ problemId: edited2, points: 6, sweep: 'coarse', lane: 'cell:x' });
+    await expect(abandoned).rejects.toMatchObject({ code: 'plan-superseded' });
+    expect(newer.solve.status).toBeDefined();
+    // The full sweep asked again completes, with the same front as the whole-problem form.
+    const full = await api['plan.explore']({ problemId: edited2, points: 50, lane: 'cell:x' });
+    const whole = await api['plan.explore']({ problem: { ...bench, device: { ...bench.device, powerTxW: bench.device.powerTxW * 1.3 } }, points: 50 });
+    expect(planKey(full)).toBe(planKey(whole));
+  }, 60_000);
+
   it('the notebook registers an inline problem once, sends only overrides per edit, and registers again when the core forgot it', async () => {
     const calls: string[] = [];
     let forget = false;
@@ -93,7 +168,7 @@ describe('plan.register and plan.explore by id', () => {
     expect(c.selected).toEqual(b.selected);
   });
 
-  it('progressive: a problem not swept yet is answered with a coarse front first (same plan and baselines), then the full one; a swept one at once', async () => {
+  it('progressive: a problem not swept yet is answered with a coarse front first (same plan, the fixed baselines), then the full one; a swept one at once', async () => {
     const sweeps: string[] = [];
     const wrapped: PlanningApi = {
       'plan.build': (a) => api['plan.build'](a),
@@ -109,7 +184,11 @@ describe('plan.register and plan.explore by id', () => {
     expect(full.refining).toBe(false);
     expect(sweeps).toEqual(['coarse:6', 'full:20']);
     expect(coarse.selected).toEqual(full.selected);
-    expect(coarse.baselines).toEqual(full.baselines);
+    // The coarse answer has the baselines that need no search, and names bits-only as pending.
+    expect(coarse.baselinesPending).toEqual(['bits-only']);
+    expect(full.baselinesPending).toEqual([]);
+    expect(coarse.baselines).toEqual(full.baselines.filter((b) => b.baseline !== 'bits-only'));
+    expect(full.baselines.some((b) => b.baseline === 'bits-only')).toBe(true);
     expect(full.front.plans.length).toBeGreaterThan(coarse.front.plans.length);
     expect(coarse.front.stats.solves).toBeLessThan(full.front.stats.solves);
     // The full sweep is known now: a budget edit is answered in full at once.

@@ -1,7 +1,7 @@
 /** (d) The Pareto front: non-dominated, sorted, contains the optimum; its knee; its speed on a ResNet-50-scale problem. */
 import { describe, expect, it } from 'vitest';
 import type { Plan, PlanningProblem } from '../../core/api/planning.js';
-import { kneeIndex, paretoFront, withOwnOptimum } from '../../core/plan/pareto.js';
+import { kneeIndex, paretoFront, paretoFrontSliced, withOwnOptimum } from '../../core/plan/pareto.js';
 import { checkConstraints, objectiveGoal, standardConstraints } from '../../core/plan/planCost.js';
 import { compileSearch } from '../../core/plan/search.js';
 import { benchProblem } from '../../core/plan/solverBench.js';
@@ -125,5 +125,26 @@ describe('Pareto front', () => {
       expect(full.plans.length).toBeGreaterThanOrEqual(coarse.plans.length);
       expect(coarse.plans.some((x) => relClose(x.latencyMs, opt.plan.latencyMs) && relClose(x.degradation, opt.plan.degradation))).toBe(true);
     }
+  });
+
+  it('paretoFrontSliced: the same front as paretoFront, yielding to the event loop between slices; abandoned by its signal', async () => {
+    const key = (f: { plans: Plan[]; knee: number }) => JSON.stringify([f.plans.map((p) => [p.cut, p.bits, p.activationBits]), f.knee]);
+    const p = benchProblem();
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const sliced = await paretoFrontSliced(p, { points: 10, sliceMs: 2 });
+    clearInterval(timer);
+    const whole = paretoFront(p, { points: 10 });
+    expect(key(sliced)).toBe(key(whole));
+    expect(sliced.stats.solves).toBe(whole.stats.solves);
+    expect(ticks).toBeGreaterThan(0);
+    for (const seed of [1, 2, 3]) {
+      const r = randomProblem(seed, { layers: 8, options: 4, actOptions: 3, withSlo: seed === 2, withMemory: true, headCached: false, objective: { latency: 1, energy: 1, cost: 1 }, maxDegradation: 0.02 });
+      expect(key(await paretoFrontSliced(r, { points: 8, sweep: seed === 3 ? 'coarse' : 'full', sliceMs: 0 }))).toBe(key(paretoFront(r, { points: 8, sweep: seed === 3 ? 'coarse' : 'full' })));
+    }
+    const c = new AbortController();
+    const pending = paretoFrontSliced(p, { points: 50, sliceMs: 1, signal: c.signal });
+    c.abort(new Error('superseded'));
+    await expect(pending).rejects.toThrow('superseded');
   });
 });

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { isCoreError } from '../../core/api/errors.js';
 import { validateProblem } from '../../core/plan/solver.js';
+import { patchProblem } from '../../core/plan/validate.js';
 import { tinyProblem } from './tinyProblem.js';
 
 function messageOf(mutate: (p: any) => void): string {
@@ -66,5 +67,32 @@ describe('validateProblem', () => {
     expect(messageOf((p) => (p.objective = { latency: 0, energy: 0, cost: 0 }))).toContain('objective weights are all zero');
     expect(messageOf((p) => (p.layers[0].options[0].weightBytes = -1))).toContain('layers[0].options[0].weightBytes is -1; it must be zero or positive');
     expect(() => validateProblem(42)).toThrow(/the document is 42, expected a JSON object/);
+  });
+});
+
+describe('patchProblem', () => {
+  it('replaces the given parts, checked with their schemas (defaults filled in), as validateProblem of the patched document', () => {
+    const base = validateProblem(tinyProblem());
+    const link = { ...base.link, uplinkBps: base.link.uplinkBps * 2 };
+    const patched = patchProblem(base, { link, constraints: { maxDegradation: 0.05 } });
+    expect(JSON.stringify(patched)).toBe(JSON.stringify(validateProblem({ ...base, link, constraints: { maxDegradation: 0.05 } })));
+    expect(patched.layers).toBe(base.layers);
+    expect(base.link.uplinkBps).toBe(link.uplinkBps / 2);
+  });
+
+  it('refuses a bad part, naming it, and parts that are not patchable', () => {
+    const base = validateProblem(tinyProblem());
+    const err = (patch: unknown) => {
+      try {
+        patchProblem(base, patch);
+      } catch (e) {
+        return isCoreError(e) ? `${e.code}: ${e.message}` : String(e);
+      }
+      return 'no error';
+    };
+    expect(err({ link: { ...base.link, uplinkBps: 0 } })).toMatch(/^plan-problem-invalid: .*link\.uplinkBps is 0; a bandwidth must be a positive/);
+    expect(err({ objective: { latency: 0, energy: 0, cost: 0 } })).toMatch(/^plan-problem-invalid: .*objective weights are all zero/);
+    expect(err({ layers: [] })).toMatch(/^plan-problem-invalid: .*layers/);
+    expect(err(null)).toMatch(/^plan-problem-invalid: .*the patch is null/);
   });
 });
