@@ -1,6 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHandlers } from '../core/host/handlers.js';
+import { connectApi, type ApiClient } from '../core/rpc/client.js';
+import { memoryPorts } from '../core/rpc/port.js';
+import { serveApi } from '../core/rpc/server.js';
 import { SqliteStore } from '../core/store/sqliteStore.js';
 
 export const ROOT = join(import.meta.dirname, '..');
@@ -23,4 +27,16 @@ export function tempStore(): { store: SqliteStore; path: string; cleanup: () => 
   const path = join(dir, 'test.db');
   const store = SqliteStore.open(path);
   return { store, path, cleanup: () => (store.close(), rmSync(dir, { recursive: true, force: true })) };
+}
+
+/**
+ * The real core (handlers over `store`) behind an in-memory port pair, as the CLI's headless notebook runs it.
+ * `validateResults` also checks every answer against the contract's result schema.
+ */
+export function inMemoryCore(store: SqliteStore, o: { validateResults?: boolean } = {}): { api: ApiClient; stop: () => void } {
+  const core = createHandlers(store);
+  const [a, b] = memoryPorts();
+  const conn = serveApi(a, core.handlers, o.validateResults ? { validateResults: true } : {});
+  const api = connectApi(b);
+  return { api, stop: () => (api.close(), conn.close(), core.close()) };
 }

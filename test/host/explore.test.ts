@@ -7,14 +7,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiResult } from '../../core/api/contract.js';
 import type { PlanningProblem } from '../../core/api/planning.js';
-import { createHandlers } from '../../core/host/handlers.js';
 import { evaluatePareto, PlanningCache, type PlanningApi } from '../../core/notebook/planning.js';
 import { randomProblem } from '../../core/plan/randomProblem.js';
 import { benchProblem } from '../../core/plan/solverBench.js';
-import { connectApi, type ApiClient } from '../../core/rpc/client.js';
-import { memoryPorts } from '../../core/rpc/port.js';
-import { serveApi } from '../../core/rpc/server.js';
-import { tempStore } from '../helpers.js';
+import type { ApiClient } from '../../core/rpc/client.js';
+import { inMemoryCore, tempStore } from '../helpers.js';
 
 const problem: PlanningProblem = randomProblem(11, { layers: 12, options: 5, actOptions: 3, withSlo: true, withMemory: true, headCached: false, objective: { latency: 1, energy: 2, cost: 10 }, maxDegradation: 0.01 });
 const planKey = (r: ApiResult<'plan.explore'>) =>
@@ -25,12 +22,7 @@ describe('plan.register and plan.explore by id', () => {
   let api: ApiClient;
   let stop: () => void;
   beforeAll(() => {
-    const core = createHandlers(t.store);
-    const [a, b] = memoryPorts();
-    // validateResults: every answer is also checked against the contract's result schema.
-    const conn = serveApi(a, core.handlers, { validateResults: true });
-    api = connectApi(b);
-    stop = () => (api.close(), conn.close(), core.close());
+    ({ api, stop } = inMemoryCore(t.store, { validateResults: true }));
   });
   afterAll(() => {
     stop?.();

@@ -1,10 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHandlers } from '../../core/host/handlers.js';
 import { importModel } from '../../core/host/models.js';
-import { connectApi, type ApiClient } from '../../core/rpc/client.js';
-import { memoryPorts } from '../../core/rpc/port.js';
-import { serveApi } from '../../core/rpc/server.js';
-import { tempStore, ZOO } from '../helpers.js';
+import type { ApiClient } from '../../core/rpc/client.js';
+import { inMemoryCore, tempStore, ZOO } from '../helpers.js';
 
 /** plans.save / plans.list through the contract (the argument is checked on the core side, as from the page). */
 describe('stored plans through the API', () => {
@@ -15,11 +12,7 @@ describe('stored plans through the API', () => {
   beforeAll(async () => {
     const m = await importModel(t.store, ZOO[0].file);
     layers = m.model.layerCount;
-    const core = createHandlers(t.store);
-    const [a, b] = memoryPorts();
-    const conn = serveApi(a, core.handlers);
-    api = connectApi(b);
-    stop = () => (api.close(), conn.close(), core.close());
+    ({ api, stop } = inMemoryCore(t.store));
   });
   afterAll(() => {
     stop?.();

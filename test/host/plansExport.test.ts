@@ -8,14 +8,11 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PlanFileSchema } from '../../core/api/planFile.js';
 import { addFashionMnist } from '../../core/host/datasets.js';
-import { createHandlers } from '../../core/host/handlers.js';
 import { importModel } from '../../core/host/models.js';
 import { estimateDegradation } from '../../core/host/sensitivity.js';
-import { connectApi, type ApiClient } from '../../core/rpc/client.js';
-import { memoryPorts } from '../../core/rpc/port.js';
-import { serveApi } from '../../core/rpc/server.js';
+import type { ApiClient } from '../../core/rpc/client.js';
 import { sha256Hex } from '../../core/util/hash.js';
-import { tempStore, ZOO } from '../helpers.js';
+import { inMemoryCore, tempStore, ZOO } from '../helpers.js';
 
 const request = { device: 'raspberry-pi-4b', link: 'lte', estimator: 'none' as const, objective: { latency: 1, energy: 0, cost: 0 }, constraints: { maxDegradation: 0.01 } };
 const plan = { cut: 3, bits: [32, 32, 32] as const, activationBits: 32 as const };
@@ -31,11 +28,7 @@ describe('plans.export', () => {
     addFashionMnist(t.store);
     // An estimator, so the planner offers 8-bit link codes (which need activation ranges to export).
     await estimateDegradation(t.store, 'fmnist-cnn', { dataset: 'fashion-mnist-train', samples: 200, bits: [8] });
-    const core = createHandlers(t.store);
-    const [a, b] = memoryPorts();
-    const conn = serveApi(a, core.handlers, { validateResults: true });
-    api = connectApi(b);
-    stop = () => (api.close(), conn.close(), core.close());
+    ({ api, stop } = inMemoryCore(t.store, { validateResults: true }));
   });
   afterAll(() => {
     stop?.();

@@ -3,16 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NotebookCell } from '../../core/api/contract.js';
-import { createHandlers } from '../../core/host/handlers.js';
 import { headlessPlotRunner, plotProcessArgs, plotRunnerPath, renderPlot } from '../../core/host/plotProcess.js';
 import { cleanPlotMarkup, standaloneSvg } from '../../core/host/plotSvg.js';
 import { seedDefaults } from '../../core/host/seed.js';
 import { parseNotebook } from '../../core/notebook/format.js';
 import { runNotebook, type CellOutcome } from '../../core/notebook/run.js';
-import { connectApi, type ApiClient } from '../../core/rpc/client.js';
-import { memoryPorts } from '../../core/rpc/port.js';
-import { serveApi } from '../../core/rpc/server.js';
-import { ROOT, tempStore } from '../helpers.js';
+import type { ApiClient } from '../../core/rpc/client.js';
+import { ROOT, inMemoryCore, tempStore } from '../helpers.js';
 
 // Real plot processes throughout (dist/plotChild.mjs, built by the global setup): no mocks.
 
@@ -124,11 +121,7 @@ describe('plot cells in a headless notebook run', () => {
   beforeAll(async () => {
     db = tempStore();
     await seedDefaults(db.store);
-    const core = createHandlers(db.store);
-    const [a, b] = memoryPorts();
-    const conn = serveApi(a, core.handlers);
-    api = connectApi(b);
-    stop = () => (api.close(), conn.close(), core.close());
+    ({ api, stop } = inMemoryCore(db.store));
   });
   afterAll(() => {
     stop?.();

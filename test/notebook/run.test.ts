@@ -2,16 +2,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NotebookCell } from '../../core/api/contract.js';
-import { createHandlers } from '../../core/host/handlers.js';
 import { seedDefaults } from '../../core/host/seed.js';
 import type { DevicesValue, RunCellValue, RunsValue } from '../../core/notebook/cells.js';
 import type { ParetoValue } from '../../core/notebook/planning.js';
 import { parseNotebook } from '../../core/notebook/format.js';
 import { runNotebook, type CellOutcome } from '../../core/notebook/run.js';
-import { connectApi, type ApiClient } from '../../core/rpc/client.js';
-import { memoryPorts } from '../../core/rpc/port.js';
-import { serveApi } from '../../core/rpc/server.js';
-import { ROOT, tempStore } from '../helpers.js';
+import type { ApiClient } from '../../core/rpc/client.js';
+import { ROOT, inMemoryCore, tempStore } from '../helpers.js';
 
 /** The real core (handlers over a seeded temp store) behind an in-memory port pair, as the CLI runs it. */
 let db: ReturnType<typeof tempStore>;
@@ -20,11 +17,7 @@ let stop: () => void;
 beforeAll(async () => {
   db = tempStore();
   await seedDefaults(db.store);
-  const core = createHandlers(db.store);
-  const [a, b] = memoryPorts();
-  const conn = serveApi(a, core.handlers);
-  api = connectApi(b);
-  stop = () => (api.close(), conn.close(), core.close());
+  ({ api, stop } = inMemoryCore(db.store));
 });
 afterAll(() => {
   stop?.();
