@@ -13,11 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PlanFileSchema } from '../../core/api/planFile.js';
 import { sha256Hex } from '../../core/util/hash.js';
 import { PPOCR } from '../helpers.js';
-import { hasChromium, OUTPUT, startWorkbench, type Workbench } from './harness.js';
+import { cell, closeWorkbench, hasChromium, openTour, OUTPUT, type Workbench } from './harness.js';
 
 if (!hasChromium) console.warn('e2e: /usr/bin/chromium is missing, so the browser tests are skipped (apt-get install -y chromium).');
 
-const cell = (id: string) => `[data-cell-id="${id}"]`;
 const CLS = PPOCR[2];
 const CLS_NAME = 'ch_ppocr_mobile_v2.0_cls_infer';
 
@@ -57,16 +56,11 @@ describe.skipIf(!hasChromium)('exporting a plan from the workbench', () => {
 
   // A long timeout: startWorkbench waits while another e2e file has its turn.
   beforeAll(async () => {
-    wb = await startWorkbench();
-    page = await wb.newPage();
-    await page.goto(wb.url);
-    await page.waitForSelector('body[data-ready]');
-    await page.waitForSelector(`${cell('front')} .plan-details`);
+    ({ wb, page } = await openTour());
   }, 600_000);
 
   afterAll(async () => {
-    if (wb?.consoleErrors.length) console.log('page errors:', wb.consoleErrors);
-    await wb?.close();
+    await closeWorkbench(wb);
   });
 
   it('exports the selected plan; head.onnx then tail.onnx compute what the whole model computes, and plan.json validates', async () => {

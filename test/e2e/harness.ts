@@ -116,3 +116,22 @@ async function launch(release: () => void): Promise<Workbench> {
     },
   };
 }
+
+/** A cell of the notebook page, by id. */
+export const cell = (id: string): string => `[data-cell-id="${id}"]`;
+
+/** A fresh workbench with the tour open and its Pareto view planned (call in a beforeAll with a long timeout). */
+export async function openTour(): Promise<{ wb: Workbench; page: Page }> {
+  const wb = await startWorkbench();
+  const page = await wb.newPage();
+  await page.goto(wb.url);
+  await page.waitForSelector('body[data-ready]');
+  await page.waitForSelector(`${cell('front')} .plan-details`);
+  return { wb, page };
+}
+
+/** Prints what the page logged as errors, then closes the workbench (for afterAll). */
+export async function closeWorkbench(wb: Workbench | undefined): Promise<void> {
+  if (wb?.consoleErrors.length) console.log('page errors:', wb.consoleErrors);
+  await wb?.close();
+}

@@ -10,11 +10,10 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers.js';
-import { hasChromium, OUTPUT, startWorkbench, type Workbench } from './harness.js';
+import { cell, closeWorkbench, hasChromium, openTour, OUTPUT, type Workbench } from './harness.js';
 
 if (!hasChromium) console.warn('e2e: /usr/bin/chromium is missing, so the browser tests are skipped (apt-get install -y chromium).');
 
-const cell = (id: string) => `[data-cell-id="${id}"]`;
 
 async function stageCells(page: Page, run: string): Promise<Record<string, { predicted: string; measured: string }>> {
   return page.evaluate((sel) => {
@@ -34,17 +33,12 @@ describe.skipIf(!hasChromium)('runs and devices in Chromium', () => {
 
   // A long timeout: startWorkbench waits while another e2e file has its turn.
   beforeAll(async () => {
-    wb = await startWorkbench();
-    page = await wb.newPage();
-    await page.goto(wb.url);
-    await page.waitForSelector('body[data-ready]');
-    await page.waitForSelector(`${cell('front')} .plan-details`);
+    ({ wb, page } = await openTour());
   }, 600_000);
 
   afterAll(async () => {
-    if (wb?.consoleErrors.length) console.log('page errors:', wb.consoleErrors);
     agent?.kill('SIGKILL');
-    await wb?.close();
+    await closeWorkbench(wb);
   });
 
   it('runs the selected plan locally from the run cell: cancel, run, and the measured table per stage', async () => {
