@@ -5,12 +5,12 @@
  * `quant-not-calibrated`: the link quantizes activations, so a calibration dataset is needed) shows in place. The
  * panel lives as long as its cell shows a Pareto view, so an export in progress survives edits and new selections.
  */
-import type { Dataset, ExportResultView, JobProgress } from '../../core/api/contract.js';
+import type { Dataset, ExportResultView } from '../../core/api/contract.js';
+import { JobRunner } from './jobRunner.js';
 import type { ParetoValue } from '../../core/notebook/planning.js';
 import type { ApiClient } from '../../core/rpc/client.js';
 import { clear, errorBox, h } from '../dom.js';
 
-type ExportState = 'idle' | 'running' | 'done' | 'error' | 'cancelled';
 
 interface Target {
   model: string;
@@ -40,10 +40,10 @@ export class ExportPanel {
   readonly element = h('div', { class: 'export-panel', 'data-state': 'idle' });
   private target: Target | null = null;
   private inlineOnly = false;
-  private state: ExportState = 'idle';
-  private abort: AbortController | null = null;
-  private progress: JobProgress | null = null;
-  private error: unknown = null;
+  private readonly job = new JobRunner(
+    () => this.render(),
+    () => this.renderProgress(),
+  );
   private last: { result: ExportResultView; label: string } | null = null;
   private datasets: Dataset[] | null = null;
   private button = h('button', { type: 'button', class: 'export-start' }, 'Export this plan');
@@ -65,7 +65,7 @@ export class ExportPanel {
     }
     this.calib.append(h('option', { value: '' }, 'no calibration data'));
     this.button.addEventListener('click', () => void this.start());
-    this.cancelBtn.addEventListener('click', () => this.abort?.abort());
+    this.cancelBtn.addEventListener('click', () => this.job.cancel());
     this.element.append(
       h('h5', {}, 'Export'),
       h('div', { class: 'export-controls' }, this.button, ' ', h('label', {}, 'head ', this.format), ' ', h('label', {}, 'activation ranges from ', this.calib), ' ', this.cancelBtn, ' ', this.progressEl),
@@ -84,7 +84,7 @@ export class ExportPanel {
   }
 
   dispose(): void {
-    this.abort?.abort();
+    this.job.cancel();
   }
 
   private async loadDatasets(): Promise<void> {
@@ -105,14 +105,9 @@ export class ExportPanel {
 
   private async start(): Promise<void> {
     const t = this.target;
-    if (!t || this.state === 'running') return;
-    this.abort = new AbortController();
-    this.state = 'running';
-    this.error = null;
-    this.progress = null;
-    this.render();
-    try {
-      const result = await this.api.runJob(
+    if (!t) return;
+    const result = await this.job.run(({ signal, onProgress }) =>
+      this.api.runJob(
         'plans.export',
         {
           model: t.model,
@@ -122,28 +117,16 @@ export class ExportPanel {
           ...(t.inputShape ? { inputShape: t.inputShape } : {}),
           ...(this.calib.value ? { calib: this.calib.value } : {}),
         },
-        {
-          signal: this.abort.signal,
-          onProgress: (p) => {
-            this.progress = p;
-            this.renderProgress();
-          },
-        },
-      );
-      this.last = { result, label: t.label };
-      this.state = 'done';
-    } catch (e) {
-      this.state = (e as { code?: string }).code === 'cancelled' ? 'cancelled' : 'error';
-      this.error = e;
-    } finally {
-      this.abort = null;
-    }
+        { signal, onProgress },
+      ),
+    );
+    if (result) this.last = { result, label: t.label };
     this.render();
   }
 
   private render(): void {
-    this.element.dataset.state = this.state;
-    const running = this.state === 'running';
+    this.element.dataset.state = this.job.state;
+    const running = this.job.running;
     this.button.disabled = running || !this.target;
     this.cancelBtn.hidden = !running;
     this.progressEl.hidden = !running;
@@ -154,15 +137,15 @@ export class ExportPanel {
         : '';
     this.renderProgress();
     clear(this.messageEl);
-    if (this.state === 'error') this.messageEl.append(errorBox(this.error));
-    if (this.state === 'cancelled') this.messageEl.append(h('p', { class: 'muted' }, 'Cancelled; nothing was written.'));
+    if (this.job.state === 'error') this.messageEl.append(errorBox(this.job.error));
+    if (this.job.state === 'cancelled') this.messageEl.append(h('p', { class: 'muted' }, 'Cancelled; nothing was written.'));
     clear(this.resultEl);
     if (this.last) this.resultEl.append(resultView(this.last.result, this.last.label));
   }
 
   private renderProgress(): void {
-    if (this.state !== 'running') return;
-    const p = this.progress;
+    if (this.job.state !== 'running') return;
+    const p = this.job.progress;
     const bar = h('progress', { class: 'export-bar', max: 1 });
     if (p && p.total > 0) {
       bar.max = p.total;

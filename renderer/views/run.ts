@@ -5,7 +5,7 @@
  * planner's prediction against the measurement per stage. A run is never started by an edit: it takes seconds to
  * minutes, so the panel keeps its state (and its last result) across re-evaluations of the cell.
  */
-import type { JobProgress } from '../../core/api/contract.js';
+import { JobRunner } from './jobRunner.js';
 import { executePlanRun, planRunKey, type PlanRunOutcome, type PlanRunRequest, type RunCellValue } from '../../core/notebook/cells.js';
 import type { ApiClient } from '../../core/rpc/client.js';
 import { clear, errorBox, fmt, h, pct } from '../dom.js';
@@ -16,7 +16,6 @@ export interface CellPanel {
   dispose(): void;
 }
 
-type RunState = 'idle' | 'running' | 'done' | 'error' | 'cancelled';
 
 /** What the plan is, in one line. */
 export function describePlan(r: PlanRunRequest): string {
@@ -41,11 +40,11 @@ function compactBits(bits: number[]): string {
 export class RunPanel implements CellPanel {
   readonly element = h('div', { class: 'run-panel', 'data-state': 'idle' });
   private request: PlanRunRequest | null = null;
-  private state: RunState = 'idle';
-  private abort: AbortController | null = null;
+  private readonly job = new JobRunner(
+    () => this.render(),
+    () => this.renderProgress(),
+  );
   private last: { key: string; request: PlanRunRequest; outcome: PlanRunOutcome } | null = null;
-  private error: unknown = null;
-  private progress: JobProgress | null = null;
   private requestEl = h('p', { class: 'run-request' });
   private startBtn = h('button', { type: 'button', class: 'run-start' }, 'Run');
   private cancelBtn = h('button', { type: 'button', class: 'run-cancel', hidden: true }, 'Cancel');
@@ -59,7 +58,7 @@ export class RunPanel implements CellPanel {
     private onStored: () => void,
   ) {
     this.startBtn.addEventListener('click', () => void this.start());
-    this.cancelBtn.addEventListener('click', () => this.abort?.abort());
+    this.cancelBtn.addEventListener('click', () => this.job.cancel());
     this.element.append(this.requestEl, h('div', { class: 'run-controls' }, this.startBtn, ' ', this.cancelBtn, ' ', this.progressEl), this.messageEl, this.resultEl);
   }
 
@@ -72,40 +71,21 @@ export class RunPanel implements CellPanel {
   }
 
   dispose(): void {
-    this.abort?.abort();
+    this.job.cancel();
   }
 
   private async start(): Promise<void> {
-    if (!this.request || this.state === 'running') return;
+    if (!this.request) return;
     const request = this.request;
-    this.abort = new AbortController();
-    this.state = 'running';
-    this.error = null;
-    this.progress = null;
-    this.render();
-    try {
-      const outcome = await executePlanRun(this.api, request, {
-        signal: this.abort.signal,
-        onProgress: (p) => {
-          this.progress = p;
-          this.renderProgress();
-        },
-      });
-      this.last = { key: planRunKey(request), request, outcome };
-      this.state = 'done';
-    } catch (e) {
-      this.state = (e as { code?: string }).code === 'cancelled' ? 'cancelled' : 'error';
-      this.error = e;
-    } finally {
-      this.abort = null;
-    }
+    const outcome = await this.job.run(({ signal, onProgress }) => executePlanRun(this.api, request, { signal, onProgress }));
+    if (outcome) this.last = { key: planRunKey(request), request, outcome };
     this.render();
     this.onStored();
   }
 
   private render(): void {
     const r = this.request;
-    this.element.dataset.state = this.state;
+    this.element.dataset.state = this.job.state;
     clear(this.requestEl);
     if (r) {
       this.requestEl.append(
@@ -116,23 +96,23 @@ export class RunPanel implements CellPanel {
         h('span', { class: 'muted' }, `Planner: ${fmt(r.planned.latencyMs)} ms, degradation ${pct(r.planned.degradation)} (${r.selectedBy === 'click' ? 'the plan clicked' : "the solver's plan"} in cell "${r.source}").`),
       );
     }
-    const running = this.state === 'running';
+    const running = this.job.running;
     this.startBtn.disabled = running || !r;
-    this.startBtn.textContent = this.last || this.state === 'error' || this.state === 'cancelled' ? 'Run again' : 'Run';
+    this.startBtn.textContent = this.last || this.job.state === 'error' || this.job.state === 'cancelled' ? 'Run again' : 'Run';
     this.cancelBtn.hidden = !running;
     this.cancelBtn.disabled = false;
     this.progressEl.hidden = !running;
     this.renderProgress();
     clear(this.messageEl);
-    if (this.state === 'error') this.messageEl.append(errorBox(this.error));
-    if (this.state === 'cancelled') this.messageEl.append(h('p', { class: 'run-cancelled muted' }, 'Cancelled. The run is stored as failed (code cancelled); Run starts it again.'));
+    if (this.job.state === 'error') this.messageEl.append(errorBox(this.job.error));
+    if (this.job.state === 'cancelled') this.messageEl.append(h('p', { class: 'run-cancelled muted' }, 'Cancelled. The run is stored as failed (code cancelled); Run starts it again.'));
     clear(this.resultEl);
     if (this.last) this.resultEl.append(outcomeView(this.last.outcome, this.last.request, r !== null && this.last.key !== planRunKey(r)));
   }
 
   private renderProgress(): void {
-    if (this.state !== 'running') return;
-    const p = this.progress;
+    if (this.job.state !== 'running') return;
+    const p = this.job.progress;
     const bar = h('progress', { class: 'run-bar', max: 1 });
     let text = 'storing the plan…';
     if (p?.stage === 'build') text = 'building head and tail…';
