@@ -243,7 +243,10 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
     'notebooks.save': (a) => ({ notebook: store.saveNotebook({ id: a.notebook.id ?? randomUUID().slice(0, 8), name: a.notebook.name, cells: a.notebook.cells }) as never }),
     'agents.list': () => ({ hubUrl: o.hub?.url ?? null, agents: o.hub?.agents() ?? [] }),
     'agents.tokens': () => ({ tokens: listPairingTokens(store) }),
-    'agents.pair': (a) => ({ ...requireHub().createPairingToken(a.label), hubUrl: requireHub().url }),
+    'agents.pair': (a) => {
+      const hub = requireHub();
+      return { ...hub.createPairingToken(a.label), hubUrl: hub.url };
+    },
     'agents.revoke': (a) => ({ revoked: o.hub ? o.hub.revokePairingToken(a.id) : revokePairingToken(store, a.id) }),
     'agents.bench': (a, ctx) =>
       jobs.start(ctx, 'agents.bench', async (job) => {

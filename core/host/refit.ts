@@ -1,6 +1,6 @@
 import { CoreError } from '../api/errors.js';
 import type { DeviceProfile } from '../plan/devices.js';
-import { applyStageFit, fitStage, type StageFit, type StageSample } from '../plan/profileRefit.js';
+import { applyStageFit, fitStage, medianWorst, type StageFit, type StageSample } from '../plan/profileRefit.js';
 import { listPlanRuns } from '../store/planStore.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
 import { resolveDevice } from './planning.js';
@@ -47,8 +47,7 @@ export async function refitProfile(store: SqliteStore, name: string, stage: 'dev
   }
   const fit = fitStage(samples);
   const after = applyStageFit(before, fit, o.as ?? name);
-  const err = samples.map((s) => Math.abs(s.layerSumMs + (before.inferenceOverheadMs ?? 0) - s.measuredMs) / s.measuredMs).sort((a, b) => a - b);
-  const beforeError = { median: (err[(err.length - 1) >> 1] + err[err.length >> 1]) / 2, worst: err[err.length - 1] };
+  const beforeError = medianWorst(samples.map((s) => Math.abs(s.layerSumMs + (before.inferenceOverheadMs ?? 0) - s.measuredMs) / s.measuredMs));
   if (o.save !== false) store.saveDevice({ name: after.name, kind: 'measured', source: after.source, profile: after });
   return { stage, before, after, fit, beforeError, runs: used };
 }

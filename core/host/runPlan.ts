@@ -7,9 +7,8 @@ import { inputDimsFor } from '../accuracy/top1.js';
 import { evaluatePlan } from '../plan/planCost.js';
 import { buildProblem } from '../plan/problemBuilder.js';
 import type { AgentHub, AgentRunReport } from './agentHub.js';
-import { runPlanLocally, type Feeds, type LocalRunReport } from '../run/localRun.js';
+import { argmax, runPlanLocally, type Feeds, type LocalRunReport } from '../run/localRun.js';
 import type { PartitionFormat } from '../run/partitionBuilder.js';
-import type { FrameTensor } from '../run/tensorFrame.js';
 import { findPlan, savePlanRun, type PlanRunRequestRow, type PlanRunRow } from '../store/planStore.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
 import { uniformFloats } from '../util/random.js';
@@ -184,11 +183,6 @@ function datasetFeeds(name: string, data: LabelledImages, offset: number, sample
   };
 }
 
-function argmax(t: FrameTensor): number {
-  let best = 0;
-  for (let i = 1; i < t.data.length; i++) if (Number(t.data[i]) > Number(t.data[best])) best = i;
-  return best;
-}
 
 /** Runs a plan (locally or on an agent), stores the run (ok or failed, one transaction) and compares it to the prediction. */
 export async function runPlan(store: SqliteStore, o: RunPlanOptions): Promise<PlanRunResult> {
@@ -310,13 +304,14 @@ export async function runPlan(store: SqliteStore, o: RunPlanOptions): Promise<Pl
   const stageAt = (q: number): StageTimes => Object.fromEntries(STAGES.map((k) => [k, col(k, q)])) as unknown as StageTimes;
   const scored = perRequest.filter((t) => t.label !== null && t.predicted !== null);
   const top1 = scored.length ? scored.filter((t) => t.label === t.predicted).length / scored.length : null;
-  const download = 'download' in report ? report.download : report.bytes.modelUpload > 0 ? { bytes: report.bytes.modelUpload, ms: Number.NaN } : null;
+  // An agent run reports the head's upload in bytes only (its time is folded into the socket), so no download time.
+  const download = 'download' in report ? report.download : null;
   const measured: PlanRunResult['measured'] = {
     median: stageAt(0.5),
     p90: stageAt(0.9),
     throughputRps: report.throughputRps,
     requestsMs: report.requestsMs,
-    download: download && Number.isFinite(download.ms) ? download : null,
+    download,
     bytes: {
       headFile: parts.headBytes?.length ?? 0,
       headWeights: parts.headWeightBytes,

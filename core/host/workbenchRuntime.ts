@@ -45,7 +45,13 @@ export function readRuntimeFile(dbPath: string): WorkbenchRuntime {
   } catch {
     throw notRunning(dbPath, 'no runtime file');
   }
-  const parsed = RuntimeSchema.safeParse(JSON.parse(raw));
+  let json: unknown = null;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    // A half-written or damaged file: treated like a missing one.
+  }
+  const parsed = RuntimeSchema.safeParse(json);
   if (!parsed.success) throw notRunning(dbPath, 'its runtime file is unreadable');
   try {
     process.kill(parsed.data.pid, 0);

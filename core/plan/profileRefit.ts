@@ -54,7 +54,8 @@ function fitAffine(s: readonly StageSample[]): { scale: number; overheadMs: numb
 
 const relErrors = (s: readonly StageSample[], f: { scale: number; overheadMs: number }) => s.map((x) => Math.abs(f.scale * x.layerSumMs + f.overheadMs - x.measuredMs) / x.measuredMs);
 
-function medianWorst(v: number[]): { median: number; worst: number } {
+/** Median and largest of a list of relative errors. */
+export function medianWorst(v: readonly number[]): { median: number; worst: number } {
   const s = [...v].sort((a, b) => a - b);
   return { median: s.length ? (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2 : Number.NaN, worst: s.length ? s[s.length - 1] : Number.NaN };
 }

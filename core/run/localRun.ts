@@ -354,7 +354,8 @@ function toFrameTensor(name: string, t: InputTensor): FrameTensor {
 
 const FRAME_DTYPES = new Set<string>(['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool']);
 
-function argmax(t: FrameTensor): number {
+/** The class a result tensor picks (index of its largest value). */
+export function argmax(t: FrameTensor): number {
   const d = t.data;
   let best = 0;
   for (let i = 1; i < d.length; i++) if (Number(d[i]) > Number(d[best])) best = i;
