@@ -31,6 +31,9 @@ async function paretoCells(page: Page, id: string, settings: Record<string, unkn
     [id, settings] as const,
   );
   await page.waitForSelector(`${cell(`${id}Front`)} .plan-details .export-panel`, { timeout: 120_000 });
+  // A new problem is answered with a coarse front first; clicking before the full one replaces the chart would
+  // click a ring that is about to be redrawn.
+  await page.waitForSelector(`${cell(`${id}Front`)} .pareto-summary:not([data-refining])`, { timeout: 120_000 });
 }
 
 /** Clicks the centre of the ring around the selected plan: the plan becomes "selected by click". */

@@ -127,6 +127,8 @@ export async function openTour(): Promise<{ wb: Workbench; page: Page }> {
   await page.goto(wb.url);
   await page.waitForSelector('body[data-ready]');
   await page.waitForSelector(`${cell('front')} .plan-details`);
+  // The first answer for a new problem is a coarse front; tests click points of the full one.
+  await page.waitForSelector(`${cell('front')} .pareto-summary:not([data-refining])`, { timeout: 120_000 });
   return { wb, page };
 }
 
