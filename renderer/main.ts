@@ -7,7 +7,9 @@ import { parseNotebook } from '../core/notebook/format.js';
 import { loadSettingsNames } from '../core/notebook/settings.js';
 import tour from '../experiments/tour/tour.notebook.json' with { type: 'json' };
 import { connect, ConnectError } from './connect.js';
-import { errorBox, h } from './dom.js';
+import { errorBox } from './dom.js';
+import { ModelImport } from './modelImport.js';
+import { NotebookBar } from './notebook/notebookBar.js';
 import { NotebookView } from './notebook/view.js';
 import './style.css';
 
@@ -32,26 +34,6 @@ async function openInitial(api: ApiClient, view: NotebookView): Promise<void> {
   await view.open(nb);
 }
 
-function importBar(api: ApiClient, view: NotebookView): HTMLElement {
-  const input = h('input', { type: 'text', placeholder: '/path/to/model.onnx', 'aria-label': 'model path', class: 'import-path' });
-  const btn = h('button', { type: 'button', class: 'import-button' }, 'Import model');
-  const out = h('span', { class: 'import-status' });
-  const run = async () => {
-    out.replaceChildren('importing…');
-    try {
-      const r = await api['models.import']({ path: input.value.trim() });
-      out.replaceChildren(`${r.reused ? 'Already imported' : 'Imported'}: ${r.model.name} (${r.model.layerCount} layers)`);
-      out.dataset.model = r.model.name;
-      view.setNames(await loadSettingsNames(api));
-    } catch (e) {
-      out.replaceChildren(errorBox(e));
-    }
-  };
-  btn.addEventListener('click', () => void run());
-  input.addEventListener('keydown', (e) => e.key === 'Enter' && void run());
-  return h('div', { class: 'import-bar' }, input, ' ', btn, ' ', out);
-}
-
 async function main(): Promise<void> {
   let api: ApiClient;
   try {
@@ -62,8 +44,16 @@ async function main(): Promise<void> {
   }
   document.body.dataset.connected = 'true';
   const view = new NotebookView(api, await loadSettingsNames(api));
-  app.replaceChildren(importBar(api, view), view.element);
+  const bar = new NotebookBar(api, view);
+  const models = new ModelImport(api, {
+    onImported: async () => view.setNames(await loadSettingsNames(api)),
+    onNotebookFile: (text, fileName) => bar.importText(text, fileName),
+  });
+  models.acceptDrops(document.body);
+  view.head.prepend(bar.element);
+  app.replaceChildren(models.element, view.element);
   await openInitial(api, view);
+  await bar.refresh();
   document.body.dataset.ready = 'true';
 }
 

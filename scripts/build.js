@@ -1,8 +1,18 @@
 // Bundles the CLI and the renderer with esbuild. Native and large runtime packages stay external for the CLI; the
 // renderer is self-contained (dist/renderer: index.html, main.js + main.css, Monaco's workers, the plot worker).
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+
 import { fileURLToPath } from 'node:url';
+
+function pidAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+}
 
 const only = process.argv[2]; // 'cli' | 'renderer' | undefined (both)
 
@@ -51,7 +61,15 @@ if (only !== 'renderer') {
 }
 
 if (only !== 'cli') {
-  const out = 'dist/renderer';
+  // Built beside the live folder and swapped in at the end: a workbench serving dist/renderer (a test run, a second
+  // build started by another test run) never finds it half written or missing.
+  const live = 'dist/renderer';
+  // Folders left by a build that was killed mid-way (its pid is gone).
+  for (const f of existsSync('dist') ? readdirSync('dist') : []) {
+    const m = /^renderer\.(?:tmp|old)-(\d+)$/.exec(f);
+    if (m && !pidAlive(Number(m[1]))) rmSync(`dist/${f}`, { recursive: true, force: true });
+  }
+  const out = `dist/renderer.tmp-${process.pid}`;
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const common = {
@@ -92,4 +110,21 @@ if (only !== 'cli') {
     }),
   ]);
   copyFileSync('renderer/index.html', `${out}/index.html`);
+  const old = `dist/renderer.old-${process.pid}`;
+  // A build running beside this one may put its own folder in place between the two renames: move that aside too.
+  for (let i = 0; ; i++) {
+    rmSync(old, { recursive: true, force: true });
+    try {
+      renameSync(live, old);
+    } catch (e) {
+      if (e.code !== 'ENOENT') throw e;
+    }
+    try {
+      renameSync(out, live);
+      break;
+    } catch (e) {
+      if ((e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') || i > 20) throw e;
+    }
+  }
+  rmSync(old, { recursive: true, force: true });
 }

@@ -613,6 +613,36 @@ export const CONTRACT = {
     z.object({ model: ModelSummarySchema, reused: z.boolean() }),
   ),
 
+  /**
+   * Starts sending a model file from the page (a file dropped on the window or chosen in the import bar): the page
+   * cannot name a path on the core's machine, and one message is capped at 16 MiB. Send the file with
+   * uploads.chunk in `chunkBytes` pieces, in order, then import it with models.importUpload. An upload idle for
+   * 10 minutes is dropped. Errors: `upload-too-large` (over 2 GiB: import by path).
+   */
+  'uploads.begin': call(
+    z.strictObject({ fileName: z.string().min(1).max(255), bytes: nonNegInt }),
+    z.object({ upload: z.string(), chunkBytes: posInt }),
+  ),
+
+  /**
+   * One piece of an upload, base64, at byte `offset` (which must be what was received so far).
+   * Errors: `upload-unknown`, `upload-out-of-order`, `upload-too-long`, `upload-chunk-invalid` (not base64).
+   */
+  'uploads.chunk': call(
+    z.strictObject({ upload: z.string().min(1).max(64), offset: nonNegInt, data: z.string().max(12 * 2 ** 20) }),
+    z.object({ receivedBytes: nonNegInt, totalBytes: nonNegInt }),
+  ),
+
+  /**
+   * Imports a complete upload as models.import imports a path (same checks, same errors, one transaction); the
+   * upload is removed either way. A model whose weights live in separate files cannot be uploaded: import it by
+   * path. Errors: those of models.import, `upload-unknown`, `upload-incomplete`.
+   */
+  'models.importUpload': call(
+    z.strictObject({ upload: z.string().min(1).max(64), name: z.string().min(1).max(100).optional() }),
+    z.object({ model: ModelSummarySchema, reused: z.boolean() }),
+  ),
+
   /** One model's row. Errors: `model-unknown` (the message lists the known models). */
   'models.get': call(z.strictObject({ model: ModelRefSchema }), z.object({ model: ModelSummarySchema })),
 
@@ -855,6 +885,12 @@ export const CONTRACT = {
    * notebook. Errors: `notebook-unknown` (an id that does not exist).
    */
   'notebooks.save': call(z.strictObject({ notebook: NotebookSchema }), z.object({ notebook: SavedNotebookSchema })),
+
+  /** Copies a saved notebook under a new id (name defaults to "<name> (copy)"). Errors: `notebook-unknown`. */
+  'notebooks.duplicate': call(z.strictObject({ id: z.string().min(1).max(64), name: z.string().min(1).max(200).optional() }), z.object({ notebook: SavedNotebookSchema })),
+
+  /** Deletes a saved notebook (its text file, if any, is untouched). `deleted` is false when there was none. */
+  'notebooks.delete': call(z.strictObject({ id: z.string().min(1).max(64) }), z.object({ deleted: z.boolean() })),
 
   /** The agents attached to this workbench's hub, live, and the hub's address (null when no hub runs). */
   'agents.list': call(NoArgSchema, z.object({ hubUrl: z.string().nullable(), agents: z.array(AgentInfoSchema) })),

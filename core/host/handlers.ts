@@ -26,6 +26,8 @@ import { runPlan } from './runPlan.js';
 import { listPairingTokens, revokePairingToken } from '../store/agentStore.js';
 import { findPlan, listPlanRuns, listPlans, savePlan } from '../store/planStore.js';
 import { exportPlan } from './exportPlan.js';
+import { duplicateNotebook } from './notebookFiles.js';
+import { decodeChunk, UploadArea } from './uploads.js';
 
 /** Renders a map `{ default: 8, conv1: 4 }` or a single width as the CLI's spec string. */
 function bitsSpec(bits: number | string | Record<string, number>): string {
@@ -72,6 +74,7 @@ function runQuery(ro: Database.Database, sql: string, params: unknown, maxRows: 
 export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: string; hub?: AgentHub; exportsDir?: string } = {}): { handlers: ApiHandlers; jobs: JobManager; close(): void } {
   const jobs = new JobManager();
   const ro = new Database(store.path, { readonly: true, fileMustExist: true });
+  const uploads = new UploadArea();
   seedPresets(store);
   const safeOut = (out: string): string => {
     if (o.allowWritesUnder && !out.startsWith(o.allowWritesUnder)) {
@@ -172,6 +175,9 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
   const handlers: ApiHandlers = {
     'models.list': () => ({ models: store.listModels() }),
     'models.import': async (a) => importModel(store, a.path, { name: a.name }),
+    'uploads.begin': (a) => uploads.begin(a.fileName, a.bytes),
+    'uploads.chunk': (a) => uploads.chunk(a.upload, a.offset, decodeChunk(a.data)),
+    'models.importUpload': (a) => uploads.take(a.upload, (path) => importModel(store, path, { name: a.name })),
     'models.get': (a) => ({ model: store.requireModel(a.model) }),
     'models.layers': (a) => {
       const m = store.requireModel(a.model);
@@ -240,6 +246,8 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
       if (!n) throw new CoreError('notebook-unknown', `No notebook '${a.id}'. List them with notebooks.list.`);
       return { notebook: n as never };
     },
+    'notebooks.duplicate': (a) => ({ notebook: store.getNotebook(duplicateNotebook(store, a.id, a.name).id) as never }),
+    'notebooks.delete': (a) => ({ deleted: store.deleteNotebook(a.id) }),
     'notebooks.save': (a) => ({ notebook: store.saveNotebook({ id: a.notebook.id ?? randomUUID().slice(0, 8), name: a.notebook.name, cells: a.notebook.cells }) as never }),
     'agents.list': () => ({ hubUrl: o.hub?.url ?? null, agents: o.hub?.agents() ?? [] }),
     'agents.tokens': () => ({ tokens: listPairingTokens(store) }),
@@ -289,5 +297,12 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
     'plans.export': (a, ctx) => jobs.start(ctx, 'plans.export', (job) => runExport(a, job)),
     'runs.list': (a) => ({ runs: listPlanRuns(store, a.model === undefined ? {} : { modelId: store.requireModel(a.model).id }) }),
   };
-  return { handlers, jobs, close: () => ro.close() };
+  return {
+    handlers,
+    jobs,
+    close: () => {
+      uploads.close();
+      ro.close();
+    },
+  };
 }

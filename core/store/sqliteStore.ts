@@ -501,6 +501,10 @@ export class SqliteStore {
     return r ? { id: r.id, name: r.name, cells: JSON.parse(r.cells_json), updatedAt: r.updated_at } : undefined;
   }
 
+  deleteNotebook(id: string): boolean {
+    return this.db.prepare('DELETE FROM notebooks WHERE id = ?').run(id).changes > 0;
+  }
+
   listNotebooks(): { id: string; name: string; cellCount: number; updatedAt: string }[] {
     return this.db
       .prepare('SELECT id, name, cells_json, updated_at FROM notebooks ORDER BY updated_at DESC')

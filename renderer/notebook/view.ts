@@ -80,6 +80,10 @@ export class NotebookView {
   private saveStatus = h('span', { id: 'save-status', 'data-state': 'saved' }, 'saved');
   private nameInput = h('input', { class: 'notebook-name', 'aria-label': 'notebook name' });
   private cellsEl = h('div', { class: 'cells' });
+  /** The notebook's title row (name, save state); the notebook bar adds its controls here. */
+  readonly head = h('div', { class: 'notebook-head' });
+  /** Called after every successful save (the notebook bar refreshes its list: a rename shows there). */
+  onSaved: (() => void) | null = null;
 
   constructor(
     private api: ApiClient,
@@ -101,7 +105,8 @@ export class NotebookView {
       this.notebook.name = this.nameInput.value.trim() || 'Untitled';
       this.scheduleSave();
     });
-    this.element.append(h('div', { class: 'notebook-head' }, this.nameInput, ' ', this.saveStatus), this.cellsEl, addBar);
+    this.head.append(this.nameInput, ' ', this.saveStatus);
+    this.element.append(this.head, this.cellsEl, addBar);
     this.graph.onChange((id, state) => this.renderState(id, state));
     window.__partita = { view: this, live: this.live };
   }
@@ -115,12 +120,24 @@ export class NotebookView {
     return this.notebook.id;
   }
 
+  /** The notebook as it is now, edits not yet saved included (what "Export file" writes). */
+  current(): { id?: string; name: string; cells: NotebookCell[] } {
+    return { id: this.notebook.id, name: this.notebook.name, cells: this.notebook.cells.map((c) => ({ ...c })) };
+  }
+
+  /** Whether an edit waits for its (debounced) save. */
+  get dirty(): boolean {
+    return this.saveTimer !== null;
+  }
+
   setNames(names: SettingsNames): void {
     this.names = names;
     setSettingsSchema(settingsJsonSchema(names));
   }
 
   async open(nb: SavedNotebook | { id?: string; name: string; cells: NotebookCell[] }): Promise<void> {
+    // An edit still waiting for its debounced save belongs to the notebook being closed: save it first.
+    if (this.saveTimer) await this.save();
     for (const v of this.views.values()) {
       v.editor?.dispose();
       v.panel?.panel.dispose();
@@ -149,6 +166,7 @@ export class NotebookView {
       this.notebook.id = r.notebook.id;
       localStorage.setItem('partita.notebook', r.notebook.id);
       this.setSaveState(this.saveTimer ? 'dirty' : 'saved');
+      this.onSaved?.();
     } catch (e) {
       this.setSaveState('error', (e as Error).message);
     }
