@@ -7,8 +7,9 @@
  *
  * Progressive refinement (the live view, issue 5): a problem the core has not swept yet (a device or link edit
  * makes a new problem) is first answered with a coarse front (`sweep: 'coarse'`, COARSE_POINTS budgets) plus the
- * exact plan and the baselines that need no search (`baselines: 'fixed'`; bits-only is named pending), marked
- * `refining`; the caller then asks for the full front with refinePareto and shows it when it arrives (unless another
+ * exact plan, marked `coarse` and `refining`. Every progressive answer (a budget edit too) has only the baselines
+ * that need no search (`baselines: 'fixed'`; bits-only is named pending until the core has it for that budget) and
+ * is then `refining`. The caller asks for the rest with refinePareto and shows it when it arrives (unless another
  * edit came meanwhile). A device or link edit registers the new problem as a patch of the last one (plan.register
  * { baseId, patch }), and the cell's requests share a plan.explore lane, so an edit abandons a full sweep still
  * running for the cell.
@@ -31,7 +32,9 @@ export interface ParetoValue {
   baselinesPending: string[];
   selected: Plan | null;
   selectedBy: 'solver' | 'click';
-  /** The front is the coarse first answer; the full one is being computed (see refinePareto). */
+  /** The front is the coarse first answer (COARSE_POINTS budgets); the full one follows (see refinePareto). */
+  coarse: boolean;
+  /** A fuller answer follows (see refinePareto): the front is coarse, or baselines are pending. */
   refining: boolean;
 }
 
@@ -162,7 +165,16 @@ export async function evaluatePareto(api: PlanningApi, cache: PlanningCache, set
   const explore = (problemId: string) => {
     const key = cache.sweptKey(problemId, s, fullPoints);
     coarse = opts.progressive === true && !cache.hasSwept(key) && fullPoints > COARSE_POINTS;
-    const p = api['plan.explore']({ problemId, objective: s.objective, constraints: s.constraints, ...(coarse ? { points: COARSE_POINTS, sweep: 'coarse' as const, baselines: 'fixed' as const } : { points: fullPoints }), ...(opts.lane !== undefined ? { lane: opts.lane } : {}) });
+    // Progressive answers leave out the baselines that need a search of their own (bits-only, about as long as the
+    // solve): the front and the plan come first, the core names what is pending, and refinePareto fetches it.
+    const p = api['plan.explore']({
+      problemId,
+      objective: s.objective,
+      constraints: s.constraints,
+      ...(coarse ? { points: COARSE_POINTS, sweep: 'coarse' as const } : { points: fullPoints }),
+      ...(opts.progressive ? { baselines: 'fixed' as const } : {}),
+      ...(opts.lane !== undefined ? { lane: opts.lane } : {}),
+    });
     return coarse ? p : p.then((r) => (cache.markSwept(key), r));
   };
   let r;
@@ -184,6 +196,7 @@ export async function evaluatePareto(api: PlanningApi, cache: PlanningCache, set
     baselinesPending: baselinesPending ?? [],
     selected: solve.status === 'optimal' ? solve.plan : front.knee >= 0 ? front.plans[front.knee] : null,
     selectedBy: 'solver',
-    refining: coarse,
+    coarse,
+    refining: coarse || (baselinesPending?.length ?? 0) > 0,
   };
 }

@@ -57,7 +57,7 @@ interface CellView {
 interface LiveProbe {
   pending: { name: string; settings: string } | null;
   seq: number;
-  samples: { ms: number; at: string; refining: boolean }[];
+  samples: { ms: number; at: string; refining: boolean; coarse: boolean }[];
   refined: { ms: number; at: string; plans: number }[];
 }
 
@@ -354,7 +354,7 @@ export class NotebookView {
           const end = `${pending.name}:paint`;
           performance.mark(end);
           const m = performance.measure(`partita:edit-to-paint:${pending.name.split(':').pop()}`, pending.name, end);
-          this.live.samples.push({ ms: m.duration, at: new Date().toISOString(), refining: pv.refining });
+          this.live.samples.push({ ms: m.duration, at: new Date().toISOString(), refining: pv.refining, coarse: pv.coarse });
           v.article.dataset.paints = String(this.live.samples.length);
         });
       }

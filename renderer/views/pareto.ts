@@ -19,8 +19,10 @@ export interface ParetoData {
   selected: Plan | null;
   /** How the selected plan came to be: the solver's choice under the budget, or a click. */
   selectedBy: 'solver' | 'click';
-  /** The front is a coarse first answer and the full one is on its way (the summary says so; data-refining). */
+  /** A fuller answer is on its way (the summary says so; data-refining): the front is coarse, or baselines are pending. */
   refining?: boolean;
+  /** The front is the coarse first answer. */
+  coarse?: boolean;
   /** Baselines not computed yet (a coarse answer leaves out the ones that need a search); the summary names them. */
   baselinesPending?: string[];
 }
@@ -99,6 +101,12 @@ function svgEl<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<strin
   return el;
 }
 
+function refiningText(d: ParetoData): string {
+  const pending = d.baselinesPending?.length ? `baseline ${d.baselinesPending.join(', ')} to come` : '';
+  if (d.coarse) return `Coarse front, refining${pending ? ` (${pending})` : ''}… `;
+  return `Front and plan exact; ${pending}… `;
+}
+
 /**
  * Draws the view into `container` (which it owns: it keeps the chart there between renders); `extra` (e.g. the
  * export controls) goes at the end of the selected plan's details. Returns the details section (null: no selection).
@@ -108,7 +116,7 @@ export function renderPareto(container: HTMLElement, d: ParetoData, onSelect: (p
   const summary = h(
     'p',
     { class: 'pareto-summary', 'data-plans': plans.length, 'data-knee': d.front.knee, ...(d.refining ? { 'data-refining': 'true' } : {}) },
-    d.refining ? h('span', { class: 'refining' }, d.baselinesPending?.length ? `Coarse front, refining (baseline ${d.baselinesPending.join(', ')} to come)… ` : 'Coarse front, refining… ') : '',
+    d.refining ? h('span', { class: 'refining' }, refiningText(d)) : '',
     `${plans.length} non-dominated plans (${d.front.stats.solves} solves, ${fmt(d.front.stats.solveMs, 3)} ms of search in the core; the budget-independent sweep is cached). Budget ${pct(d.budget)}. `,
     d.solve.status === 'optimal' ? `The solver's plan under this budget: cut after layer ${d.solve.plan.cut}, ${fmt(d.solve.plan.latencyMs)} ms.` : `No plan meets the constraints: ${d.solve.report.message}`,
   );

@@ -2,8 +2,8 @@
  * Runs and devices in real Chromium against a real core (serveWorkbench over a fresh, seeded store, with its agent
  * hub): the tour's run cell runs the selected plan locally (cancel, run, run another selection) and the runs appear
  * in the predicted-vs-measured view; the devices view pairs a device (the token shown once), a real agent process
- * started with that token appears in the live list, its profile is measured and saved, and revoking the token
- * drops it. Screenshots in test/output.
+ * started with that token appears in the live list, its profile is measured and saved, the run cell runs the plan's
+ * head on that agent, and revoking the token drops it. Screenshots in test/output.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -158,6 +158,29 @@ describe.skipIf(!hasChromium)('runs and devices in Chromium', () => {
     expect(await row.locator('.bench-status').textContent()).toMatch(/^Saved as device "e2e-dev-measured": INT8 [\d.e+-]+ GMAC\/s/);
     await page.waitForSelector(`${cell('devices')} .device-table tr[data-device="e2e-dev-measured"][data-kind="measured"]`);
     await page.locator(cell('devices')).screenshot({ path: join(OUTPUT, 'devices.png') });
+
+    // The run cell runs the selected plan with its head on the agent (a real process, over the hub's socket).
+    await page.locator(`${cell('run')} .cell-edit`).click();
+    await page.fill(`${cell('run')} textarea.cell-source`, JSON.stringify({ view: 'run', plan: 'front', requests: 50, eval: 'fashion-mnist-test', agent: 'e2e-dev' }));
+    await page.waitForFunction((sel) => /head on agent e2e-dev/.test(document.querySelector(`${sel} .run-request`)?.textContent ?? ''), cell('run'), { timeout: 30_000 });
+    const runPanel = page.locator(`${cell('run')} .run-panel`);
+    const earlier = await runPanel.locator('.run-outcome').getAttribute('data-run-id');
+    await runPanel.locator('.run-start').click();
+    await page.waitForFunction(
+      ([sel, id]) => {
+        const o = document.querySelector(`${sel} .run-panel[data-state="done"] .run-outcome`);
+        return o && o.getAttribute('data-run-id') !== id;
+      },
+      [cell('run'), earlier] as const,
+      { timeout: 120_000 },
+    );
+    const agentStages = await stageCells(page, 'run');
+    for (const s of ['device', 'uplink', 'server', 'end to end']) expect(agentStages[s]?.measured, s).toMatch(/^[\d.e+-]+ ms$/);
+    const agentRun = await runPanel.locator('.run-outcome').getAttribute('data-run-id');
+    const agentRow = page.locator(`${cell('measured')} .runs-table tr[data-run-id="${agentRun}"]`);
+    await agentRow.waitFor();
+    expect(await agentRow.getAttribute('data-status')).toBe('ok');
+    expect(await agentRow.textContent()).toContain('agent e2e-dev');
 
     // After a reload the token is gone for good: only its row (label, dates) remains.
     await page.reload();

@@ -183,9 +183,20 @@ describe('plan.register and plan.explore by id', () => {
     expect(full.baselines.some((b) => b.baseline === 'bits-only')).toBe(true);
     expect(full.front.plans.length).toBeGreaterThan(coarse.front.plans.length);
     expect(coarse.front.stats.solves).toBeLessThan(full.front.stats.solves);
-    // The full sweep is known now: a budget edit is answered in full at once.
+    // The full sweep is known now: a budget edit gets the full front and the exact plan at once, and only the
+    // bits-only baseline (a search of its own) follows.
     const next = await evaluatePareto(wrapped, cache, settings(0.004), undefined, { progressive: true });
-    expect(next.refining).toBe(false);
+    expect(next.coarse).toBe(false);
+    expect(next.refining).toBe(true);
+    expect(next.baselinesPending).toEqual(['bits-only']);
     expect(sweeps.at(-1)).toBe('full:20');
+    expect(next.front.plans.length).toBe(full.front.plans.length);
+    const nextFull = await evaluatePareto(wrapped, cache, settings(0.004));
+    expect(nextFull.selected).toEqual(next.selected);
+    expect(nextFull.baselines.some((b) => b.baseline === 'bits-only')).toBe(true);
+    // A budget whose baselines the core has computed is answered whole.
+    const again = await evaluatePareto(wrapped, cache, settings(0.01), undefined, { progressive: true });
+    expect(again).toMatchObject({ coarse: false, refining: false, baselinesPending: [] });
+    expect(again.baselines).toEqual(full.baselines);
   });
 });
