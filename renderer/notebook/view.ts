@@ -101,12 +101,25 @@ export class NotebookView {
       b.addEventListener('click', () => void this.addCell(kind));
       addBar.append(b, ' ');
     }
+    // The views, one click each: a run cell wired to the notebook's last settings cell or Pareto view.
+    const viewBar = h('div', { class: 'add-bar view-bar' }, 'Add view: ');
+    for (const [view, label] of [
+      ['pareto', 'Pareto front'],
+      ['model', 'Model'],
+      ['run', 'Run'],
+      ['runs', 'Predicted vs measured'],
+      ['devices', 'Devices'],
+    ] as const) {
+      const b = h('button', { type: 'button', 'data-add-view': view }, label);
+      b.addEventListener('click', () => void this.addView(view));
+      viewBar.append(b, ' ');
+    }
     this.nameInput.addEventListener('input', () => {
       this.notebook.name = this.nameInput.value.trim() || 'Untitled';
       this.scheduleSave();
     });
     this.head.append(this.nameInput, ' ', this.saveStatus);
-    this.element.append(this.head, this.cellsEl, addBar);
+    this.element.append(this.head, this.cellsEl, addBar, viewBar);
     this.graph.onChange((id, state) => this.renderState(id, state));
     window.__partita = { view: this, live: this.live };
   }
@@ -202,6 +215,23 @@ export class NotebookView {
     void this.graph.evaluate(cell.id);
     this.scheduleSave();
     return cell.id;
+  }
+
+  /**
+   * Adds a view cell. The Pareto view reads the last settings cell, the model and run views the last Pareto view;
+   * without one, they name what is missing in place (the cell's error says which cell to add).
+   */
+  addView(view: 'pareto' | 'model' | 'run' | 'runs' | 'devices'): string {
+    const last = (pred: (c: NotebookCell) => boolean) => [...this.notebook.cells].reverse().find(pred)?.id ?? '';
+    const lastPareto = () => last((c) => c.kind === 'run' && /"view"\s*:\s*"pareto"/.test(c.source));
+    const spec: Record<typeof view, object> = {
+      pareto: { view: 'pareto', settings: last((c) => c.kind === 'settings') },
+      model: { view: 'model', plan: lastPareto() },
+      run: { view: 'run', plan: lastPareto(), requests: 200, eval: 'fashion-mnist-test', agent: null },
+      runs: { view: 'runs' },
+      devices: { view: 'devices' },
+    };
+    return this.addCell('run', JSON.stringify(spec[view]));
   }
 
   /** The Monaco-backed editor of a settings cell (for scripting and tests: edits go through the editor's model). */

@@ -156,6 +156,31 @@ describe.skipIf(!hasChromium)('notebooks and model files in Chromium', () => {
     await page.screenshot({ path: join(OUTPUT, 'notebooks.png'), fullPage: false });
   });
 
+  it('builds a study from scratch with the add buttons: settings, then the Pareto, model, runs and devices views', async () => {
+    await page.click(`${bar} [data-nb=new]`);
+    await page.waitForFunction(() => document.querySelector<HTMLInputElement>('.notebook-name')!.value === 'Untitled');
+    // A view that needs a Pareto view before there is one says so in place.
+    await page.click('[data-add-view=model]');
+    await page.waitForSelector('[data-kind=run][data-status=error] [role=alert]');
+    await page.click('.cell-delete >> nth=-1');
+    await page.click('[data-add=settings]');
+    const settingsId = await page.$eval('[data-kind=settings]', (e) => e.getAttribute('data-cell-id')!);
+    await page.evaluate(
+      ([id, text]) => window.__partita!.view.settingsEditor(id)!.setValue(text),
+      [settingsId, JSON.stringify({ model: 'fmnist-cnn', device: 'raspberry-pi-4b', link: 'lte', estimator: 'none', objective: { latency: 1, energy: 0, cost: 0 }, constraints: { maxDegradation: 0.01 } }, null, 2)] as const,
+    );
+    await page.click('[data-add-view=pareto]');
+    await page.waitForSelector('[data-kind=run] .plan-details', { timeout: 120_000 });
+    await page.click('[data-add-view=model]');
+    await page.waitForSelector('[data-kind=run] .graph-strip', { timeout: 60_000 });
+    await page.click('[data-add-view=runs]');
+    await page.waitForSelector('[data-kind=run] .runs-summary');
+    await page.click('[data-add-view=devices]');
+    await page.waitForSelector('[data-kind=run] .devices-panel');
+    expect(await page.$$eval('[data-status=error]', (e) => e.length)).toBe(0);
+    await page.waitForSelector('#save-status[data-state=saved]');
+  });
+
   it('finds the open notebook as it was after a reload', async () => {
     const name = await openName(page);
     const cells = await page.$$eval('[data-cell-id]', (els) => els.map((e) => e.getAttribute('data-cell-id')));
