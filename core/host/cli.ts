@@ -711,7 +711,12 @@ export function buildCli(): Command {
       const { store, out, opts } = ctx(cmd);
       const bar = progressBar('evaluating');
       try {
-        const r = await runNotebookFile(store, file, { out: o.out, executeRuns: o.executeRuns, onProgress: (d, t, id) => bar.update(d, t, id) });
+        const r = await runNotebookFile(store, file, {
+          out: o.out,
+          executeRuns: o.executeRuns,
+          onProgress: (d, t, id) => bar.update(d, t, id),
+          onWarning: (line) => process.stderr.write(`${line}\n`),
+        });
         bar.stop();
         // With --json a failed run is one document: the error, with every cell's outcome in its details.
         if (!(r.failure && opts.json)) out.result(r.report, () => r.text);

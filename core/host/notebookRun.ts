@@ -3,7 +3,8 @@
  * one end of an in-memory port pair and the notebook talks to a client on the other end, so every call is checked
  * against the contract exactly as it is when the page calls over the WebSocket. The outcome of each cell is
  * printed (and optionally written as an HTML or Markdown report); a failed cell fails the run. Plot cells are drawn as
- * SVG, each in its own sandboxed, time-limited Node process (plotProcess.ts).
+ * SVG, each in its own sandboxed, time-limited Node process (plotProcess.ts), cut off from the network where the
+ * platform allows it (otherwise onWarning is told).
  */
 import { basename, dirname, extname, join } from 'node:path';
 import type { Notebook, NotebookCell } from '../api/contract.js';
@@ -21,7 +22,7 @@ import { serveApi } from '../rpc/server.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
 import { createHandlers } from './handlers.js';
 import { paretoSvg } from './paretoSvg.js';
-import { headlessPlotRunner, type PlotValue } from './plotProcess.js';
+import { headlessPlotRunner, plotNetworkWarning, type PlotValue } from './plotProcess.js';
 import { standaloneSvg } from './plotSvg.js';
 import { writeFileAtomic } from './quantize.js';
 import { formatTable } from './table.js';
@@ -32,6 +33,8 @@ export interface NotebookRunOptions {
   /** Start the runs of run cells (`"view": "run"`) and report what they measured; otherwise they only say what they would run. */
   executeRuns?: boolean;
   onProgress?: (settled: number, total: number, cellId: string) => void;
+  /** Told, before any cell runs, what the user should know about this run (one line each): plot cells that can reach the network. */
+  onWarning?: (line: string) => void;
 }
 
 /** One cell in the JSON output: its outcome with a compact summary instead of the full value. */
@@ -77,6 +80,8 @@ function reportFormat(out: string): 'html' | 'md' {
 export async function runNotebookFile(store: SqliteStore, file: string, o: NotebookRunOptions = {}): Promise<NotebookRunResult> {
   const format = o.out ? reportFormat(o.out) : null;
   const nb = readNotebookFile(file);
+  const warning = nb.cells.some((c) => c.kind === 'plot') ? plotNetworkWarning() : null;
+  if (warning) o.onWarning?.(warning);
   const core = createHandlers(store);
   const [serverPort, clientPort] = memoryPorts();
   const connection = serveApi(serverPort, core.handlers);

@@ -6,13 +6,22 @@
  * it is killed (SIGKILL) when the code runs past 3 s, as the workbench's worker is terminated. What it answers is
  * checked and cleaned (plotSvg.ts) before anything keeps it.
  *
- * Limitation: Node 20's permission model has no network permission, so code that escapes the vm context (see
- * plotChild.ts) could open sockets; the workbench's worker is cut off from the network, a headless run is not.
+ * The network: Node 20's permission model has no network permission, so code that escapes the vm context (see
+ * plotChild.ts) could open sockets. On Linux the process is therefore started inside a fresh network namespace
+ * (`unshare --net --map-root-user -- node …`: an unprivileged user namespace owning a network namespace whose only
+ * interface is a loopback that is down, so there is no route anywhere, not even to 127.0.0.1). unshare without
+ * --fork execs node, so the child's pid is node's and the 3 s SIGKILL reaches it. Whether unshare works is probed
+ * once (networkSandbox()).
+ *
+ * Limitation: where unshare is missing or refused (macOS, Windows, a kernel or container that forbids user
+ * namespaces) the process runs as before, under the permission model only, and CAN reach the network; the
+ * workbench's worker is cut off from the network either way. plotNetworkCut() says which case holds, and
+ * `partita notebook run` prints a warning (plotNetworkWarning) when a notebook with plot cells runs without the cut.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { CoreError } from '../api/errors.js';
 import type { PlotRunner } from '../notebook/cells.js';
 import { packageRoot } from './packageRoot.js';
@@ -54,6 +63,79 @@ export function plotProcessArgs(runner: string): string[] {
   return [permissionFlag(), `--allow-fs-read=${runner}`, '--disallow-code-generation-from-strings', '--max-old-space-size=512', '--no-warnings', runner];
 }
 
+/** A command that starts the plot process: `command` run with `args` (the program to run is appended). */
+export interface SandboxCommand {
+  command: string;
+  args: string[];
+}
+
+let probed: SandboxCommand | null | undefined;
+
+/** An executable file named `name` in a folder of PATH (the folders execvp would try when PATH is unset). */
+function onPath(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
+    if (!dir || !isAbsolute(dir)) continue;
+    const path = join(dir, name);
+    try {
+      accessSync(path, constants.X_OK);
+      if (statSync(path).isFile()) return path;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/**
+ * The prefix that starts a program in a fresh network namespace (`unshare --net --map-root-user --`; as root,
+ * `unshare --net --` where a user namespace is refused), or null where none works: not Linux, no unshare on PATH,
+ * or the kernel refuses. Probed once, by running this Node in the namespace, then cached.
+ */
+export function networkSandbox(): SandboxCommand | null {
+  if (probed !== undefined) return probed;
+  probed = null;
+  if (process.platform !== 'linux') return probed;
+  const unshare = onPath('unshare');
+  if (!unshare) return probed;
+  const tries = [['--net', '--map-root-user'], ...(process.getuid?.() === 0 ? [['--net']] : [])];
+  for (const flags of tries) {
+    const r = spawnSync(unshare, [...flags, '--', process.execPath, '--version'], { env: {}, stdio: 'ignore', timeout: 10_000 });
+    if (r.status === 0) return (probed = { command: unshare, args: [...flags, '--'] });
+  }
+  return probed;
+}
+
+/** Whether plot processes are cut off from the network here (see the header). */
+export function plotNetworkCut(): boolean {
+  return networkSandbox() !== null;
+}
+
+/** The one line `partita notebook run` prints to stderr when plot cells run with the network reachable; null when it is cut. */
+export function plotNetworkWarning(): string | null {
+  if (plotNetworkCut()) return null;
+  return "warning: plot cells run without network isolation here (`unshare --net` is unavailable: not Linux, or user namespaces are forbidden), so plot code that escapes Node's permission model could reach the network; run only notebooks you trust.";
+}
+
+/** The full command line of a plot process for `script`: the permission model's flags, inside the network cut where there is one. */
+export function plotProcessCommand(script: string): SandboxCommand {
+  const node = plotProcessArgs(script);
+  const net = networkSandbox();
+  return net ? { command: net.command, args: [...net.args, process.execPath, ...node] } : { command: process.execPath, args: node };
+}
+
+/**
+ * Starts `script` (a real path) as a plot process: Node's permission model allowing reads of that one file, no
+ * environment but TZ, and no network where unshare works. renderPlot runs the bundled plot process this way; the
+ * tests run their own probes through the same launcher.
+ */
+export function spawnPlotProcess(script: string): ChildProcessWithoutNullStreams {
+  const { command, args } = plotProcessCommand(script);
+  // No environment: nothing of the parent's (tokens, proxies, NODE_OPTIONS) is there for escaped code to read
+  // or for Node to act on. TZ is kept so that time scales draw as they do in the parent.
+  const env: Record<string, string> = process.env.TZ ? { TZ: process.env.TZ } : {};
+  return spawn(command, args, { cwd: dirname(script), env, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+}
+
 function errorFromChild(kind: string | undefined, text: string): CoreError {
   const end = (s: string) => (/[.!?]$/.test(s) ? s : `${s}.`);
   switch (kind) {
@@ -79,20 +161,16 @@ export function renderPlot(code: string, data: Record<string, unknown>, o: PlotP
     return Promise.reject(new CoreError('plot-data-invalid', `The values this plot cell reads cannot be passed to the plot process as JSON (${(e as Error).message}).`));
   }
   let runner: string;
-  let args: string[];
   try {
     runner = o.runner ?? plotRunnerPath();
-    args = plotProcessArgs(runner);
+    plotProcessArgs(runner);
   } catch (e) {
     return Promise.reject(e);
   }
   if (o.signal?.aborted) return Promise.reject(new DOMException('Superseded by a newer evaluation.', 'AbortError'));
 
   return new Promise<PlotValue>((resolve, reject) => {
-    // No environment: nothing of the parent's (tokens, proxies, NODE_OPTIONS) is there for escaped code to read
-    // or for Node to act on. TZ is kept so that time scales draw as they do in the parent.
-    const env: Record<string, string> = process.env.TZ ? { TZ: process.env.TZ } : {};
-    const child = spawn(process.execPath, args, { cwd: dirname(runner), env, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+    const child = spawnPlotProcess(runner);
     let settled = false;
     let ready = false;
     let out = '';

@@ -1,9 +1,20 @@
-import { readFileSync, realpathSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NotebookCell } from '../../core/api/contract.js';
-import { headlessPlotRunner, plotProcessArgs, plotRunnerPath, renderPlot } from '../../core/host/plotProcess.js';
+import {
+  headlessPlotRunner,
+  plotNetworkCut,
+  plotNetworkWarning,
+  plotProcessArgs,
+  plotProcessCommand,
+  plotRunnerPath,
+  renderPlot,
+  spawnPlotProcess,
+} from '../../core/host/plotProcess.js';
 import { cleanPlotMarkup, standaloneSvg } from '../../core/host/plotSvg.js';
 import { seedDefaults } from '../../core/host/seed.js';
 import { parseNotebook } from '../../core/notebook/format.js';
@@ -155,5 +166,137 @@ describe('plot cells in a headless notebook run', () => {
     expect(o.q.status).toBe('ok');
     expect(o.after.status).toBe('ok');
     expect(o.bars).toMatchObject({ status: 'ok', value: { svg: expect.stringMatching(/^<svg .*<rect /s) } });
+  });
+});
+
+/** Runs a probe script through the plot processes' launcher (spawnPlotProcess); resolves with its stdout lines and exit. */
+function runProbe(script: string, timeoutMs = 20_000): Promise<{ lines: string[]; code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawnPlotProcess(script);
+    let out = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.stdin.end();
+    const timer = setTimeout(() => (child.kill('SIGKILL'), reject(new Error(`the probe did not finish: ${stderr}`))), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => (clearTimeout(timer), resolve({ lines: out.split('\n').filter(Boolean), code, signal, stderr })));
+  });
+}
+
+/** Checked here independently of plotProcess.ts's own probe, so that a broken probe cannot skip the proof below. */
+const unshareWorks =
+  process.platform === 'linux' &&
+  (spawnSync('unshare', ['--net', '--map-root-user', 'true']).status === 0 || (process.getuid?.() === 0 && spawnSync('unshare', ['--net', 'true']).status === 0));
+
+describe('plot processes are cut off from the network (Linux: a fresh network namespace via unshare)', () => {
+  let dir: string;
+  beforeAll(() => {
+    // A real path: the permission model compares real paths, and the probes must be readable under it.
+    dir = realpathSync(mkdtempSync(join(tmpdir(), 'partita-plot-net-')));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const probe = (name: string, js: string): string => {
+    const path = join(dir, name);
+    writeFileSync(path, js);
+    return path;
+  };
+
+  it('the launcher wraps node in `unshare --net` exactly when the network can be cut', () => {
+    expect(plotNetworkCut()).toBe(unshareWorks);
+    const script = probe('noop.mjs', '');
+    const { command, args } = plotProcessCommand(script);
+    const node = plotProcessArgs(script);
+    expect(args.slice(-node.length)).toEqual(node);
+    if (plotNetworkCut()) {
+      expect(basename(command)).toBe('unshare');
+      expect(args.slice(0, args.indexOf('--'))).toContain('--net');
+      expect(args.slice(args.indexOf('--') + 1)).toEqual([process.execPath, ...node]);
+      expect(plotNetworkWarning()).toBeNull();
+    } else {
+      expect(command).toBe(process.execPath);
+      expect(args).toEqual(node);
+      expect(plotNetworkWarning()).toMatch(/^warning: plot cells run without network isolation here .+\.$/);
+    }
+  });
+
+  it.skipIf(!unshareWorks)('code in a plot process cannot connect to a TCP server on 127.0.0.1 (no network at all), though the same script can outside', async () => {
+    const seen: string[] = [];
+    const server = createServer((s) => (seen.push(String(s.remotePort)), s.destroy()));
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const script = probe(
+        'connect.mjs',
+        `import net from 'node:net';
+import os from 'node:os';
+const say = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+say({ interfaces: Object.keys(os.networkInterfaces()) });
+const s = net.connect(${port}, '127.0.0.1');
+const timer = setTimeout(() => (say({ outcome: 'timeout' }), s.destroy()), 5000);
+s.on('connect', () => (say({ outcome: 'connected' }), s.destroy()));
+s.on('error', (e) => say({ outcome: 'error', code: e.code }));
+s.on('close', () => clearTimeout(timer));
+`,
+      );
+      // The control: the same script without the launcher reaches the server, so a refusal below is the sandbox's doing.
+      const free = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });
+      expect(free.stdout).toContain('{"outcome":"connected"}');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toHaveLength(1);
+
+      const r = await runProbe(script);
+      expect(r.code, r.stderr).toBe(0);
+      const said = r.lines.map((l) => JSON.parse(l));
+      // A fresh namespace: no interface with an address (loopback is down), hence no route anywhere.
+      expect(said[0]).toEqual({ interfaces: [] });
+      expect(said[1]).toMatchObject({ outcome: 'error', code: expect.stringMatching(/^(ENETUNREACH|ECONNREFUSED|EHOSTUNREACH|EADDRNOTAVAIL)$/) });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(seen).toHaveLength(1);
+    } finally {
+      await new Promise((ok) => server.close(ok));
+    }
+  });
+
+  it('the pid of the launched process is node’s (unshare execs it), so killing it kills the code', async () => {
+    const script = probe('spin.mjs', "process.stdout.write(process.pid + '\\n');\nsetInterval(() => {}, 1000);\n");
+    const child = spawnPlotProcess(script);
+    child.stdin.end();
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').once('data', (c: string) => resolve(Number(c.trim())));
+      child.once('exit', (code) => reject(new Error(`exited early (${code})`)));
+    });
+    expect(pid).toBe(child.pid);
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, signal) => r(signal)));
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+  });
+
+  it('plot cells still draw inside it', async () => {
+    const fig = await renderPlot('return Plot.dot([[1, 2], [2, 3]]).plot();', {});
+    expect(fig.svg).toMatch(/^<svg .*<circle .*<circle /s);
+  });
+
+  it('`partita notebook run` warns once on stderr when the cut is unavailable (unshare not on PATH), and not otherwise', () => {
+    const emptyBin = mkdtempSync(join(dir, 'bin-'));
+    const file = probe('plot.notebook.json', JSON.stringify({ name: 'plot', cells: [{ id: 'p', kind: 'plot', source: 'return Plot.frame().plot();' }] }));
+    const run = (env: NodeJS.ProcessEnv) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const c = spawn(process.execPath, [join(ROOT, 'bin/partita.js'), '--db', join(dir, 'cli.db'), 'notebook', 'run', file], { cwd: ROOT, env });
+        let stdout = '';
+        let stderr = '';
+        c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+        c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+        c.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    return Promise.all([run({ ...process.env, PATH: emptyBin }), run(process.env)]).then(([without, normal]) => {
+      expect(without.code, without.stderr).toBe(0);
+      expect(without.stdout).toMatch(/^cell p \(plot\): ok in [\d.]+ ms, plot: SVG, \d+ bytes$/m);
+      expect(without.stderr).toMatch(/^warning: plot cells run without network isolation here \(`unshare --net` is unavailable: not Linux, or user namespaces are forbidden\), so plot code that escapes Node's permission model could reach the network; run only notebooks you trust\.\n$/);
+      expect(normal.code, normal.stderr).toBe(0);
+      expect(normal.stdout).toMatch(/^cell p \(plot\): ok in /m);
+      expect(normal.stderr).toBe(plotNetworkCut() ? '' : without.stderr);
+    });
   });
 });
