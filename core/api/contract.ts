@@ -738,6 +738,15 @@ export const CONTRACT = {
     SensitivityResultSchema,
   ),
 
+  /**
+   * The newest stored sensitivity table of a model (what the planner's `sensitivity` estimator uses), with the
+   * dataset and number of samples it was measured on; null when none was measured yet. Errors: `model-unknown`.
+   */
+  'sensitivity.get': call(
+    z.strictObject({ model: ModelRefSchema }),
+    z.object({ sensitivity: z.object({ table: SensitivityTableSchema, dataset: z.string(), samples: nonNegInt, createdAt: isoDate }).nullable() }),
+  ),
+
   /** Device profiles: the presets and the measured/custom ones in the store (store entries win by name). */
   'devices.list': call(NoArgSchema, z.object({ devices: z.array(DeviceProfileSchema) })),
 

@@ -12,7 +12,7 @@
  *   `{"view": "runs"}` every stored run against its prediction; `{"view": "devices"}` device profiles, agents, tokens.
  */
 import { z } from 'zod';
-import type { AgentInfoView, CoreApi, DeviceProfileView, Layer, NotebookCell, PairingTokenView, PlanRunResultView, PlanRunView } from '../api/contract.js';
+import type { AgentInfoView, ApiResult, CoreApi, DeviceProfileView, Layer, NotebookCell, PairingTokenView, PlanRunResultView, PlanRunView } from '../api/contract.js';
 import type { Plan } from '../api/planning.js';
 import type { ApiClient, RunJobOptions } from '../rpc/client.js';
 import { declaredReads } from './graph.js';
@@ -20,7 +20,7 @@ import { evaluatePareto, PlanningCache, type ParetoValue } from './planning.js';
 import { checkPlanSettings, parseSettings, type SettingsNames } from './settings.js';
 
 /** The calls cells make. */
-export type NotebookApi = Pick<CoreApi, 'plan.build' | 'plan.register' | 'plan.explore' | 'store.query' | 'models.layers' | 'models.list' | 'runs.list' | 'devices.list' | 'agents.list' | 'agents.tokens'>;
+export type NotebookApi = Pick<CoreApi, 'plan.build' | 'plan.register' | 'plan.explore' | 'store.query' | 'models.layers' | 'models.list' | 'runs.list' | 'devices.list' | 'agents.list' | 'agents.tokens' | 'sensitivity.get'>;
 
 /** The calls a run of a plan makes (a client that can follow jobs). */
 export type PlanRunApi = Pick<CoreApi, 'plans.save'> & Pick<ApiClient, 'runJob'>;
@@ -66,7 +66,11 @@ export interface ModelValue {
   layerNames: string[];
   layers: Layer[] | null;
   plan: Plan | null;
+  /** The model's newest measured sensitivity (the heat map); null when none was measured or the problem is inline. */
+  sensitivity: StoredSensitivity | null;
 }
+
+export type StoredSensitivity = NonNullable<ApiResult<'sensitivity.get'>['sensitivity']>;
 
 /** Runs a plot cell's code on the values it reads; resolves with what the cell shows (the UI: `{ svg }`). */
 export type PlotRunner = (code: string, inputs: Record<string, unknown>, signal: AbortSignal) => Promise<unknown>;
@@ -134,6 +138,7 @@ export interface CellEvaluatorOptions {
 export class CellEvaluator {
   readonly cache: PlanningCache;
   private layersCache = new Map<string, Promise<Layer[]>>();
+  private sensitivityCache = new Map<string, Promise<StoredSensitivity | null>>();
   /** What a refining Pareto value was computed from, so refinePareto can ask for the full front. */
   private refinable = new WeakMap<ParetoValue, { settings: unknown; points?: number; lane?: string }>();
 
@@ -166,8 +171,8 @@ export class CellEvaluator {
           }
           case 'model': {
             const pv = paretoInput(inputs, spec.plan);
-            const layers = pv.model ? await this.layers(pv.model) : null;
-            return { model: pv.model, layerNames: pv.layerNames, layers, plan: pv.selected } satisfies ModelValue;
+            const [layers, sensitivity] = pv.model ? await Promise.all([this.layers(pv.model), this.sensitivity(pv.model)]) : [null, null];
+            return { model: pv.model, layerNames: pv.layerNames, layers, plan: pv.selected, sensitivity } satisfies ModelValue;
           }
           case 'run': {
             const request = planRunRequest(spec, paretoInput(inputs, spec.plan));
@@ -218,6 +223,22 @@ export class CellEvaluator {
     }
     const r = await this.api['store.query']({ sql, ...(Object.keys(params).length ? { params } : {}), maxRows: 1000 });
     return { ...r, objects: r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]]))) };
+  }
+
+  private sensitivity(model: string): Promise<StoredSensitivity | null> {
+    let p = this.sensitivityCache.get(model);
+    if (!p) {
+      p = this.api['sensitivity.get']({ model }).then((r) => r.sensitivity);
+      this.sensitivityCache.set(model, p);
+      p.catch(() => this.sensitivityCache.delete(model));
+    }
+    return p;
+  }
+
+  /** Forget what depends on measurements (after a sensitivity run): the planning problems and the sensitivity tables. */
+  forgetMeasurements(): void {
+    this.cache.clear();
+    this.sensitivityCache.clear();
   }
 
   private layers(model: string): Promise<Layer[]> {

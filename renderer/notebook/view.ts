@@ -29,6 +29,7 @@ import { renderModel } from '../views/model.js';
 import { renderPareto } from '../views/pareto.js';
 import { RunPanel, type CellPanel } from '../views/run.js';
 import { renderRuns } from '../views/runs.js';
+import { SensitivityPanel } from '../views/sensitivity.js';
 import { renderMarkdown } from './markdown.js';
 import { createSettingsEditor, setSettingsSchema, type SettingsEditor } from './settingsEditor.js';
 
@@ -47,6 +48,8 @@ interface CellView {
   panel?: { view: 'run' | 'devices'; panel: CellPanel };
   /** The export controls of a Pareto cell (kept across edits, so an export in progress goes on). */
   exportPanel?: ExportPanel;
+  /** The sensitivity controls of a model cell (kept across re-renders, so a measurement in progress goes on). */
+  sensitivityPanel?: SensitivityPanel;
 }
 
 /**
@@ -155,6 +158,7 @@ export class NotebookView {
       v.editor?.dispose();
       v.panel?.panel.dispose();
       v.exportPanel?.dispose();
+      v.sensitivityPanel?.dispose();
     }
     this.views.clear();
     for (const id of [...this.graphIds()]) this.graph.remove(id);
@@ -244,6 +248,7 @@ export class NotebookView {
     v?.editor?.dispose();
     v?.panel?.panel.dispose();
     v?.exportPanel?.dispose();
+    v?.sensitivityPanel?.dispose();
     v?.article.remove();
     this.views.delete(id);
     this.notebook.cells = this.notebook.cells.filter((c) => c.id !== id);
@@ -364,6 +369,10 @@ export class NotebookView {
       v.exportPanel.dispose();
       v.exportPanel = undefined;
     }
+    if (spec.view !== 'model' && v.sensitivityPanel) {
+      v.sensitivityPanel.dispose();
+      v.sensitivityPanel = undefined;
+    }
     if (spec.view === 'pareto') {
       const pv = value as ParetoValue;
       v.exportPanel ??= new ExportPanel(this.api);
@@ -393,7 +402,10 @@ export class NotebookView {
     }
     clear(v.output);
     if (spec.view === 'model') {
-      renderModel(v.output, value as Parameters<typeof renderModel>[1]);
+      const mv = value as Parameters<typeof renderModel>[1];
+      v.sensitivityPanel ??= new SensitivityPanel(this.api, () => this.measurementsChanged());
+      v.sensitivityPanel.update(mv);
+      renderModel(v.output, mv, v.sensitivityPanel.element);
     } else if (spec.view === 'runs') {
       renderRuns(v.output, value as RunsValue);
     } else {
@@ -443,7 +455,7 @@ export class NotebookView {
   }
 
   /** Re-evaluates the cells showing a view (after a run was stored, the predicted-vs-measured views). */
-  private refreshViews(view: 'runs' | 'devices'): void {
+  private refreshViews(view: 'runs' | 'devices' | 'pareto'): void {
     for (const c of this.notebook.cells) {
       if (c.kind !== 'run') continue;
       let spec;
@@ -456,7 +468,13 @@ export class NotebookView {
     }
   }
 
-  /** A device profile was saved: settings completion and checks learn its name, other devices views show it. */
+  /** A sensitivity table was stored: problems built with the `sensitivity` estimator change, so re-plan every view. */
+  private measurementsChanged(): void {
+    this.evaluator.forgetMeasurements();
+    this.refreshViews('pareto');
+  }
+
+    /** A device profile was saved: settings completion and checks learn its name, other devices views show it. */
   private async devicesChanged(): Promise<void> {
     try {
       this.setNames(await loadSettingsNames(this.api));

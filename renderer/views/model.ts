@@ -1,15 +1,18 @@
 /**
  * The model view: a strip of the graph in topological order with each head layer coloured by its weight bits and
- * the cut marked, above the layer table (models.layers).
+ * the cut marked, the sensitivity heat map (layer x bits) with the controls that measure it, and the layer table
+ * (models.layers).
  */
 import type { ModelValue } from '../../core/notebook/cells.js';
 import { clear, h } from '../dom.js';
 import { bitsColour } from './pareto.js';
+import { heatMap } from './sensitivity.js';
 
 /** What a `{"view": "model"}` cell computes (core/notebook/cells.ts). */
 export type ModelViewData = ModelValue;
 
-export function renderModel(container: HTMLElement, d: ModelViewData): void {
+/** `sensitivityPanel`: the cell's measuring controls (kept across renders), shown under the heat map. */
+export function renderModel(container: HTMLElement, d: ModelViewData, sensitivityPanel?: HTMLElement): void {
   clear(container);
   const L = d.layerNames.length;
   const cut = d.plan?.cut ?? null;
@@ -28,6 +31,8 @@ export function renderModel(container: HTMLElement, d: ModelViewData): void {
   });
   const legend = h('p', { class: 'muted' }, `${d.model ?? 'Planning problem'}: ${L} layers; `, cut === null ? 'no plan selected.' : `layers 1–${cut} on the device (coloured by weight bits), the rest on the server (grey).`);
   container.append(legend, strip);
+  const heat = heatMap(d);
+  if (heat || sensitivityPanel) container.append(h('div', { class: 'sensitivity' }, h('h5', {}, 'Sensitivity'), heat, sensitivityPanel));
   if (d.layers) {
     const rows = d.layers.map((l) => {
       const i = l.position - 1;
