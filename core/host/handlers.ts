@@ -13,7 +13,7 @@ import { evaluatePlan } from '../plan/planCost.js';
 import { solve, validateProblem } from '../plan/solver.js';
 import { patchProblem } from '../plan/validate.js';
 import type { DeviceProfile } from '../plan/devices.js';
-import type { SqliteStore } from '../store/sqliteStore.js';
+import { sqliteOptions, type SqliteStore } from '../store/sqliteStore.js';
 import { addFashionMnist } from './datasets.js';
 import { evaluateModel } from './evaluation.js';
 import { importModel } from './models.js';
@@ -73,7 +73,7 @@ function runQuery(ro: Database.Database, sql: string, params: unknown, maxRows: 
 /** The contract's methods implemented over the services of core/host: what browser mode and Electron serve. */
 export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: string; hub?: AgentHub; exportsDir?: string } = {}): { handlers: ApiHandlers; jobs: JobManager; close(): void } {
   const jobs = new JobManager();
-  const ro = new Database(store.path, { readonly: true, fileMustExist: true });
+  const ro = new Database(store.path, { ...sqliteOptions(), readonly: true, fileMustExist: true });
   const uploads = new UploadArea();
   seedPresets(store);
   const safeOut = (out: string): string => {

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CoreError } from '../api/errors.js';
 import { MIGRATIONS } from './migrations.js';
@@ -122,6 +122,20 @@ export interface EstimatorRun {
 const now = (): string => new Date().toISOString();
 
 /** Partita's one store: a SQLite file in WAL mode with foreign keys on. Every multi-row write is one transaction. */
+/**
+ * better-sqlite3's options for this process. The desktop app runs on Electron's Node ABI, for which the addon in
+ * node_modules (built for this Node: the CLI, the tests) does not load; `npm start` builds a copy for Electron once
+ * (scripts/electronNative.js) and names it in PARTITA_SQLITE_BINDING.
+ */
+export function sqliteOptions(): Database.Options {
+  const binding = process.env.PARTITA_SQLITE_BINDING;
+  if (!binding) return {};
+  if (!existsSync(binding)) {
+    throw new CoreError('sqlite-binding-missing', `PARTITA_SQLITE_BINDING names '${binding}', which does not exist. Unset it, or start the desktop app with \`npm start\` (it builds better-sqlite3 for Electron).`);
+  }
+  return { nativeBinding: binding };
+}
+
 export class SqliteStore {
   readonly db: Database.Database;
 
@@ -132,8 +146,9 @@ export class SqliteStore {
   static open(path: string): SqliteStore {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     let db: Database.Database;
+    const options = sqliteOptions();
     try {
-      db = new Database(path);
+      db = new Database(path, options);
       db.pragma('journal_mode = WAL');
     } catch (e) {
       throw new CoreError(
