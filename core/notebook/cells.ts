@@ -226,13 +226,7 @@ export class CellEvaluator {
   }
 
   private sensitivity(model: string): Promise<StoredSensitivity | null> {
-    let p = this.sensitivityCache.get(model);
-    if (!p) {
-      p = this.api['sensitivity.get']({ model }).then((r) => r.sensitivity);
-      this.sensitivityCache.set(model, p);
-      p.catch(() => this.sensitivityCache.delete(model));
-    }
-    return p;
+    return kept(this.sensitivityCache, model, () => this.api['sensitivity.get']({ model }).then((r) => r.sensitivity));
   }
 
   /** Forget what depends on measurements (after a sensitivity run): the planning problems and the sensitivity tables. */
@@ -242,14 +236,19 @@ export class CellEvaluator {
   }
 
   private layers(model: string): Promise<Layer[]> {
-    let p = this.layersCache.get(model);
-    if (!p) {
-      p = this.api['models.layers']({ model }).then((r) => r.layers);
-      this.layersCache.set(model, p);
-      p.catch(() => this.layersCache.delete(model));
-    }
-    return p;
+    return kept(this.layersCache, model, () => this.api['models.layers']({ model }).then((r) => r.layers));
   }
+}
+
+/** The kept answer for `key`, or a new one from `fetch`, kept unless it fails (a failure is asked again next time). */
+function kept<T>(cache: Map<string, Promise<T>>, key: string, fetch: () => Promise<T>): Promise<T> {
+  let p = cache.get(key);
+  if (!p) {
+    p = fetch();
+    cache.set(key, p);
+    p.catch(() => cache.delete(key));
+  }
+  return p;
 }
 
 /** The value of the Pareto cell a view reads, or an error that names it. */

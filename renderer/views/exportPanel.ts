@@ -6,7 +6,7 @@
  * panel lives as long as its cell shows a Pareto view, so an export in progress survives edits and new selections.
  */
 import type { Dataset, ExportResultView } from '../../core/api/contract.js';
-import { JobRunner } from './jobRunner.js';
+import { JobRunner, progressView } from './jobRunner.js';
 import type { ParetoValue } from '../../core/notebook/planning.js';
 import type { ApiClient } from '../../core/rpc/client.js';
 import { clear, errorBox, h } from '../dom.js';
@@ -146,12 +146,8 @@ export class ExportPanel {
   private renderProgress(): void {
     if (this.job.state !== 'running') return;
     const p = this.job.progress;
-    const bar = h('progress', { class: 'export-bar', max: 1 });
-    if (p && p.total > 0) {
-      bar.max = p.total;
-      bar.value = p.done;
-    }
-    this.progressEl.replaceChildren(bar, ' ', h('span', { 'data-stage': p?.stage ?? 'start' }, p ? (STAGES[p.stage] ?? p.stage) : 'starting…'));
+    const [bar, text] = progressView(p, 'export-bar', p ? (STAGES[p.stage] ?? p.stage) : 'starting…');
+    this.progressEl.replaceChildren(bar, ' ', text);
   }
 }
 

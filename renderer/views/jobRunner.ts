@@ -1,4 +1,5 @@
 import type { JobProgress } from '../../core/api/contract.js';
+import { h } from '../dom.js';
 
 export type JobState = 'idle' | 'running' | 'done' | 'error' | 'cancelled';
 
@@ -52,4 +53,17 @@ export class JobRunner {
       this.abort = null;
     }
   }
+}
+
+/**
+ * A job's progress as a bar and a line of text (`text` says the stage in words), for a panel's progress element.
+ * The bar is indeterminate until a stage reports a total.
+ */
+export function progressView(p: JobProgress | null, barClass: string, text: string, textClass?: string): [HTMLProgressElement, HTMLElement] {
+  const bar = h('progress', { class: barClass, max: 1 });
+  if (p && p.total > 0) {
+    bar.max = p.total;
+    bar.value = p.done;
+  }
+  return [bar, h('span', { ...(textClass ? { class: textClass } : {}), 'data-stage': p?.stage ?? 'start' }, text)];
 }

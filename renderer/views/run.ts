@@ -5,7 +5,7 @@
  * planner's prediction against the measurement per stage. A run is never started by an edit: it takes seconds to
  * minutes, so the panel keeps its state (and its last result) across re-evaluations of the cell.
  */
-import { JobRunner } from './jobRunner.js';
+import { JobRunner, progressView } from './jobRunner.js';
 import { executePlanRun, planRunKey, type PlanRunOutcome, type PlanRunRequest, type RunCellValue } from '../../core/notebook/cells.js';
 import type { ApiClient } from '../../core/rpc/client.js';
 import { clear, errorBox, fmt, h, pct } from '../dom.js';
@@ -113,15 +113,11 @@ export class RunPanel implements CellPanel {
   private renderProgress(): void {
     if (this.job.state !== 'running') return;
     const p = this.job.progress;
-    const bar = h('progress', { class: 'run-bar', max: 1 });
-    let text = 'storing the plan…';
-    if (p?.stage === 'build') text = 'building head and tail…';
-    if (p?.stage === 'requests') {
-      bar.max = Math.max(1, p.total);
-      bar.value = p.done;
-      text = `request ${p.done} of ${p.total}`;
-    }
-    this.progressEl.replaceChildren(bar, ' ', h('span', { class: 'run-progress-text', 'data-stage': p?.stage ?? 'start' }, text));
+    // Only the requests stage counts toward the bar; building reports no total.
+    const text = p?.stage === 'requests' ? `request ${p.done} of ${p.total}` : p?.stage === 'build' ? 'building head and tail…' : 'storing the plan…';
+    const [bar, label] = progressView(p?.stage === 'requests' ? p : null, 'run-bar', text, 'run-progress-text');
+    label.dataset.stage = p?.stage ?? 'start';
+    this.progressEl.replaceChildren(bar, ' ', label);
   }
 }
 

@@ -10,7 +10,7 @@ import type { Dataset } from '../../core/api/contract.js';
 import type { ModelValue } from '../../core/notebook/cells.js';
 import type { ApiClient } from '../../core/rpc/client.js';
 import { clear, errorBox, fmt, h } from '../dom.js';
-import { JobRunner } from './jobRunner.js';
+import { JobRunner, progressView } from './jobRunner.js';
 
 /** White (no loss, or a noisy gain) to deep red (the largest loss in the table). */
 function lossColour(drop: number, worst: number): string {
@@ -141,12 +141,8 @@ export class SensitivityPanel {
   private renderProgress(): void {
     if (this.job.state !== 'running') return;
     const p = this.job.progress;
-    const bar = h('progress', { class: 'sensitivity-bar', max: 1 });
-    if (p && p.total > 0) {
-      bar.max = p.total;
-      bar.value = p.done;
-    }
-    this.progressEl.replaceChildren(bar, ' ', p ? `${p.stage} ${p.done}/${p.total}` : 'starting…');
+    const [bar, text] = progressView(p, 'sensitivity-bar', p ? `${p.stage} ${p.done}/${p.total}` : 'starting…');
+    this.progressEl.replaceChildren(bar, ' ', text);
     this.progressEl.dataset.stage = p?.stage ?? '';
   }
 }

@@ -25,6 +25,21 @@ async function stageCells(page: Page, run: string): Promise<Record<string, { pre
   }, cell(run));
 }
 
+/** Starts the run cell again and waits until it shows a new finished run (the previous result stays until then). */
+async function runAgain(page: Page): Promise<void> {
+  const panel = page.locator(`${cell('run')} .run-panel`);
+  const before = await panel.locator('.run-outcome').getAttribute('data-run-id');
+  await panel.locator('.run-start').click();
+  await page.waitForFunction(
+    ([sel, id]) => {
+      const o = document.querySelector(`${sel} .run-panel[data-state="done"] .run-outcome`);
+      return o && o.getAttribute('data-run-id') !== id;
+    },
+    [cell('run'), before] as const,
+    { timeout: 120_000 },
+  );
+}
+
 describe.skipIf(!hasChromium)('runs and devices in Chromium', () => {
   let wb: Workbench;
   let page: Page;
@@ -100,16 +115,7 @@ describe.skipIf(!hasChromium)('runs and devices in Chromium', () => {
     await page.waitForFunction((sel) => /all \d+ layers on the device/.test(document.querySelector(`${sel} .run-request`)?.textContent ?? ''), cell('run'));
     // The last result stays, marked as belonging to the earlier selection.
     await panel.locator('.run-other').waitFor();
-    const before = await panel.locator('.run-outcome').getAttribute('data-run-id');
-    await panel.locator('.run-start').click();
-    await page.waitForFunction(
-      ([sel, id]) => {
-        const o = document.querySelector(`${sel} .run-panel[data-state="done"] .run-outcome`);
-        return o && o.getAttribute('data-run-id') !== id;
-      },
-      [cell('run'), before] as const,
-      { timeout: 120_000 },
-    );
+    await runAgain(page);
     expect(await panel.locator('.run-other').count()).toBe(0);
     await page.waitForSelector(`${cell('measured')} .runs-summary[data-runs="3"][data-plotted="2"]`);
     expect(await page.locator(`${cell('measured')} g.run-dot circle`).count()).toBe(2);
@@ -164,16 +170,7 @@ describe.skipIf(!hasChromium)('runs and devices in Chromium', () => {
     await page.fill(`${cell('run')} textarea.cell-source`, JSON.stringify({ view: 'run', plan: 'front', requests: 50, eval: 'fashion-mnist-test', agent: 'e2e-dev' }));
     await page.waitForFunction((sel) => /head on agent e2e-dev/.test(document.querySelector(`${sel} .run-request`)?.textContent ?? ''), cell('run'), { timeout: 30_000 });
     const runPanel = page.locator(`${cell('run')} .run-panel`);
-    const earlier = await runPanel.locator('.run-outcome').getAttribute('data-run-id');
-    await runPanel.locator('.run-start').click();
-    await page.waitForFunction(
-      ([sel, id]) => {
-        const o = document.querySelector(`${sel} .run-panel[data-state="done"] .run-outcome`);
-        return o && o.getAttribute('data-run-id') !== id;
-      },
-      [cell('run'), earlier] as const,
-      { timeout: 120_000 },
-    );
+    await runAgain(page);
     const agentStages = await stageCells(page, 'run');
     for (const s of ['device', 'uplink', 'server', 'end to end']) expect(agentStages[s]?.measured, s).toMatch(/^[\d.e+-]+ ms$/);
     const agentRun = await runPanel.locator('.run-outcome').getAttribute('data-run-id');
