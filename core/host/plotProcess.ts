@@ -163,6 +163,7 @@ export function renderPlot(code: string, data: Record<string, unknown>, o: PlotP
   let runner: string;
   try {
     runner = o.runner ?? plotRunnerPath();
+    // Checked here, before spawning, so that a path the permission model cannot express is a rejection.
     plotProcessArgs(runner);
   } catch (e) {
     return Promise.reject(e);
