@@ -1,7 +1,7 @@
 /**
  * Bringing a model in: a path on the core's machine (typed), or a file from the user's machine (chosen, or dropped
  * anywhere on the window). A file is sent to the core in chunks (uploads.begin/chunk, then models.importUpload,
- * which checks it exactly as an import by path does), with progress and Cancel. A file that is not ONNX is refused
+ * which checks it exactly as an import by path does), with progress and Cancel (uploads.cancel drops what was sent). A file that is not ONNX is refused
  * by the core (`model-not-onnx`) and shown here; nothing is stored. A `*.notebook.json` dropped on the window is
  * handed to the notebook bar instead.
  */
@@ -82,7 +82,10 @@ export class ModelImport {
       const progress = h('progress', { max: f.size, value: 0, class: 'import-progress' });
       this.out.replaceChildren(`sending ${f.name} `, progress);
       for (let offset = 0; offset < f.size; offset += chunkBytes) {
-        if (this.cancelled) throw Object.assign(new Error(`Import of ${f.name} cancelled; nothing was stored.`), { code: 'cancelled' });
+        if (this.cancelled) {
+          await this.api['uploads.cancel']({ upload });
+          throw Object.assign(new Error(`Import of ${f.name} cancelled; nothing was stored.`), { code: 'cancelled' });
+        }
         const bytes = new Uint8Array(await f.slice(offset, offset + chunkBytes).arrayBuffer());
         const r = await this.api['uploads.chunk']({ upload, offset, data: toBase64(bytes) });
         progress.value = r.receivedBytes;

@@ -633,6 +633,9 @@ export const CONTRACT = {
     z.object({ receivedBytes: nonNegInt, totalBytes: nonNegInt }),
   ),
 
+  /** Drops an upload in progress (the page's Cancel). `cancelled` is false when there was none. */
+  'uploads.cancel': call(z.strictObject({ upload: z.string().min(1).max(64) }), z.object({ cancelled: z.boolean() })),
+
   /**
    * Imports a complete upload as models.import imports a path (same checks, same errors, one transaction); the
    * upload is removed either way. A model whose weights live in separate files cannot be uploaded: import it by

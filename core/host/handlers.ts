@@ -177,6 +177,7 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
     'models.import': async (a) => importModel(store, a.path, { name: a.name }),
     'uploads.begin': (a) => uploads.begin(a.fileName, a.bytes),
     'uploads.chunk': (a) => uploads.chunk(a.upload, a.offset, decodeChunk(a.data)),
+    'uploads.cancel': (a) => ({ cancelled: uploads.discard(a.upload) }),
     'models.importUpload': (a) => uploads.take(a.upload, (path) => importModel(store, path, { name: a.name })),
     'models.get': (a) => ({ model: store.requireModel(a.model) }),
     'models.layers': (a) => {

@@ -88,13 +88,15 @@ export class UploadArea {
     }
   }
 
-  discard(id: string): void {
+  /** Drops an upload and its temp file; false when there was none. */
+  discard(id: string): boolean {
     const u = this.uploads.get(id);
-    if (!u) return;
+    if (!u) return false;
     this.uploads.delete(id);
     clearTimeout(u.timer);
     if (u.fd !== null) closeSync(u.fd);
     rmSync(u.dir, { recursive: true, force: true });
+    return true;
   }
 
   /** Uploads in progress (tests check that none is left behind). */
@@ -113,7 +115,7 @@ export class UploadArea {
   }
 
   private idleTimer(id: string): ReturnType<typeof setTimeout> {
-    const t = setTimeout(() => this.discard(id), IDLE_MS);
+    const t = setTimeout(() => void this.discard(id), IDLE_MS);
     t.unref();
     return t;
   }

@@ -24,12 +24,14 @@ export class NotebookBar {
   private fileInput = h('input', { type: 'file', accept: '.json,application/json', hidden: true, 'aria-label': 'notebook file' });
   private deleteBtn = h('button', { type: 'button', 'data-nb': 'delete' }, 'Delete');
   private confirmDelete = false;
+  /** The bar's actions, one after another. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private api: ApiClient,
     private view: NotebookView,
   ) {
-    const button = (action: string, label: string, run: () => Promise<void>) => {
+    const button = (action: string, label: string, run: () => Promise<string>) => {
       const b = h('button', { type: 'button', 'data-nb': action }, label);
       b.addEventListener('click', () => {
         this.resetDelete();
@@ -37,6 +39,12 @@ export class NotebookBar {
       });
       return b;
     };
+    // Not queued: the file picker opens only from the click itself (a user gesture).
+    const importBtn = h('button', { type: 'button', 'data-nb': 'import' }, 'Import file…');
+    importBtn.addEventListener('click', () => {
+      this.resetDelete();
+      this.fileInput.click();
+    });
     this.select.addEventListener('change', () => {
       this.resetDelete();
       void this.guard(() => this.openId(this.select.value));
@@ -54,7 +62,7 @@ export class NotebookBar {
       button('new', 'New', () => this.create()),
       button('duplicate', 'Duplicate', () => this.duplicate()),
       this.deleteBtn,
-      button('import', 'Import file…', async () => this.fileInput.click()),
+      importBtn,
       button('export', 'Export file', async () => this.exportFile()),
       this.fileInput,
       this.status,
@@ -71,22 +79,24 @@ export class NotebookBar {
   }
 
   /** Opens a notebook file's text (the Import button, or a `.notebook.json` dropped on the window) as a new saved notebook. */
-  async importText(text: string, fileName: string): Promise<void> {
-    await this.guard(async () => {
-      const nb = parseNotebook(text, fileName);
-      const saved = (await this.api['notebooks.save']({ notebook: { name: nb.name, cells: nb.cells } })).notebook;
-      await this.show(saved.id);
-      this.say(`Imported ${fileName} as "${saved.name}".`);
-    });
+  importText(text: string, fileName: string): Promise<void> {
+    return this.guard(() => this.importNotebook(text, fileName));
   }
 
-  private async importFile(f: File): Promise<void> {
-    await this.importText(await f.text(), f.name);
+  private async importNotebook(text: string, fileName: string): Promise<string> {
+    const nb = parseNotebook(text, fileName);
+    const saved = (await this.api['notebooks.save']({ notebook: { name: nb.name, cells: nb.cells } })).notebook;
+    await this.show(saved.id);
+    return `Imported ${fileName} as "${saved.name}".`;
   }
 
-  private async openId(id: string): Promise<void> {
+  private async importFile(f: File): Promise<string> {
+    return this.importNotebook(await f.text(), f.name);
+  }
+
+  private async openId(id: string): Promise<string> {
     await this.show(id);
-    this.say('');
+    return '';
   }
 
   private async show(id: string): Promise<void> {
@@ -96,30 +106,30 @@ export class NotebookBar {
     await this.refresh();
   }
 
-  private async create(): Promise<void> {
+  private async create(): Promise<string> {
     const saved = (await this.api['notebooks.save']({ notebook: { name: 'Untitled', cells: NEW_NOTEBOOK_CELLS } })).notebook;
     await this.show(saved.id);
+    return '';
   }
 
-  private async duplicate(): Promise<void> {
+  private async duplicate(): Promise<string> {
     // The copy is of what is on screen: save a pending edit first.
     await this.view.save();
     const id = this.view.id;
-    if (!id) return;
+    if (!id) return '';
     const copy = (await this.api['notebooks.duplicate']({ id })).notebook;
     await this.show(copy.id);
-    this.say(`Opened the copy "${copy.name}".`);
+    return `Opened the copy "${copy.name}".`;
   }
 
   /** Two clicks: the first asks, the second deletes (nothing is lost by a stray click). */
-  private async delete(): Promise<void> {
+  private async delete(): Promise<string> {
     const id = this.view.id;
-    if (!id) return;
+    if (!id) return '';
     if (!this.confirmDelete) {
       this.confirmDelete = true;
       this.deleteBtn.textContent = 'Really delete?';
-      this.say('Click again to delete this notebook from the store (export it first to keep a file).');
-      return;
+      return 'Click again to delete this notebook from the store (export it first to keep a file).';
     }
     this.resetDelete();
     const name = this.view.current().name;
@@ -127,16 +137,16 @@ export class NotebookBar {
     const { notebooks } = await this.api['notebooks.list']();
     if (notebooks[0]) await this.show(notebooks[0].id);
     else await this.create();
-    this.say(`Deleted "${name}".`);
+    return `Deleted "${name}".`;
   }
 
-  private async exportFile(): Promise<void> {
+  private async exportFile(): Promise<string> {
     const nb = this.view.current();
     const url = URL.createObjectURL(new Blob([serializeNotebook(nb)], { type: 'application/json' }));
     const a = h('a', { href: url, download: notebookFileName(nb.name) });
     a.click();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
-    this.say(`Exported ${notebookFileName(nb.name)}.`);
+    return `Exported ${notebookFileName(nb.name)}.`;
   }
 
   private resetDelete(): void {
@@ -144,17 +154,20 @@ export class NotebookBar {
     this.deleteBtn.textContent = 'Delete';
   }
 
-  private say(text: string): void {
-    this.status.replaceChildren(text);
-  }
-
-  /** Runs an action and shows its error in the bar: the open notebook is left as it was. */
-  private async guard(run: () => Promise<void>): Promise<void> {
-    try {
-      await run();
-    } catch (e) {
-      this.status.replaceChildren(errorBox(e));
-      await this.refresh().catch(() => undefined);
-    }
+  /**
+   * Runs an action after those before it (two quick clicks never open two notebooks at once, and messages show in
+   * the order of the clicks), then shows what it says, or its error: the open notebook is left as it was.
+   */
+  private guard(run: () => Promise<string>): Promise<void> {
+    const next = this.queue.then(async () => {
+      try {
+        this.status.replaceChildren(await run());
+      } catch (e) {
+        this.status.replaceChildren(errorBox(e));
+        await this.refresh().catch(() => undefined);
+      }
+    });
+    this.queue = next;
+    return next;
   }
 }

@@ -188,6 +188,7 @@ describe.skipIf(!hasChromium)('notebooks and model files in Chromium', () => {
     await page.waitForSelector('body[data-ready]');
     expect(await openName(page)).toBe(name);
     expect(await page.$$eval('[data-cell-id]', (els) => els.map((e) => e.getAttribute('data-cell-id')))).toEqual(cells);
-    expect(wb.consoleErrors).toEqual([]);
+    // A worker's script load cut short when its notebook closes (or the page reloads) is not an error of the page.
+    expect(wb.consoleErrors.filter((e) => !/^requestfailed: .*\.js net::ERR_ABORTED$/.test(e))).toEqual([]);
   });
 });

@@ -69,6 +69,14 @@ describe('models.importUpload', () => {
     const c = await api['uploads.begin']({ fileName: 'x.onnx', bytes: 2 });
     await expect(api['uploads.chunk']({ upload: c.upload, offset: 0, data: 'AAAA' })).rejects.toMatchObject({ code: 'upload-too-long' });
     await expect(api['uploads.begin']({ fileName: 'huge.onnx', bytes: 3 * 2 ** 30 })).rejects.toMatchObject({ code: 'upload-too-large' });
+    // Cancel drops an upload and its temp file.
+    const before = uploadDirs();
+    const d = await api['uploads.begin']({ fileName: 'y.onnx', bytes: 6 });
+    expect(uploadDirs()).toBe(before + 1);
+    expect(await api['uploads.cancel']({ upload: d.upload })).toEqual({ cancelled: true });
+    expect(uploadDirs()).toBe(before);
+    expect(await api['uploads.cancel']({ upload: d.upload })).toEqual({ cancelled: false });
+    await expect(api['uploads.chunk']({ upload: d.upload, offset: 0, data: 'AAAA' })).rejects.toMatchObject({ code: 'upload-unknown' });
     expect((await api['models.list']()).models).toEqual([]);
   });
 });

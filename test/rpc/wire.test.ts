@@ -17,7 +17,7 @@ import { checkMessage, classifyMessage, jsonProblem, toWireError, utf8Length } f
 describe('the contract', () => {
   it('names every method of the workbench, and marks the long ones as jobs', () => {
     expect(METHOD_NAMES).toEqual([
-      'models.list', 'models.import', 'uploads.begin', 'uploads.chunk', 'models.importUpload', 'models.get', 'models.layers', 'profile.run', 'datasets.list', 'datasets.addFashionMnist', 'eval.run',
+      'models.list', 'models.import', 'uploads.begin', 'uploads.chunk', 'uploads.cancel', 'models.importUpload', 'models.get', 'models.layers', 'profile.run', 'datasets.list', 'datasets.addFashionMnist', 'eval.run',
       'quant.quantize', 'sensitivity.run', 'sensitivity.get', 'devices.list', 'links.list', 'plan.solve', 'plan.build', 'plan.pareto', 'plan.baselines', 'plan.register', 'plan.explore', 'store.query', 'jobs.cancel',
       'notebooks.list', 'notebooks.get', 'notebooks.save', 'notebooks.duplicate', 'notebooks.delete',
       'agents.list', 'agents.tokens', 'agents.pair', 'agents.revoke', 'agents.bench', 'plans.save', 'plans.list', 'plans.export', 'runs.start', 'runs.list',
