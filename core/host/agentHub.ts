@@ -53,7 +53,7 @@ import type { Feeds, InputTensor, RunnablePartitions, StageSummary } from '../ru
 import { createSession, ort } from '../run/ortSession.js';
 import type { SessionSettings } from '../run/ortSession.js';
 import { decodeTensorFrame, encodeTensorFrame, type FrameData, type FrameDType, type FrameTensor } from '../run/tensorFrame.js';
-import { insertPairingToken, isTokenActive, listPairingTokens, revokePairingToken, saveAgentRun, useActiveToken, type PairingTokenRow } from '../store/agentStore.js';
+import { insertPairingToken, isTokenActive, listPairingTokens, revokePairingToken, useActiveToken, type PairingTokenRow } from '../store/agentStore.js';
 import type { SqliteStore } from '../store/sqliteStore.js';
 import { sha256Hex } from '../util/hash.js';
 
@@ -99,8 +99,6 @@ export interface AgentRunOptions {
   serverThreads?: number;
   optimization?: SessionSettings['optimization'];
   keepOutputs?: boolean;
-  /** Store the run (agent_runs): true, or with the model it belongs to and the failed run it retries. */
-  record?: boolean | { modelId?: number | null; retryOf?: number | null; settings?: Record<string, unknown> };
   signal?: AbortSignal;
   /** Called as each request's result is in. */
   onProgress?: (done: number, total: number) => void;
@@ -144,8 +142,6 @@ export interface AgentRunReport {
   };
   perRequest: AgentRequestTiming[];
   outputs?: FrameTensor[][];
-  /** agent_runs.id when recorded. */
-  storedRunId: number | null;
 }
 
 export interface AgentHub {
@@ -471,12 +467,10 @@ export async function startAgentHub(options: AgentHubOptions): Promise<AgentHub>
     const agentName = conn.name!;
     if (!parts.headBytes) throw new CoreError('run-invalid', 'The plan runs nothing on the device (it has no head). Run it locally with runPlanLocally, or pick a cut > 0.');
     if (!Number.isInteger(o.requests) || o.requests < 1 || o.requests > limits.maxRequests) throw new CoreError('run-invalid', `A run needs 1..${limits.maxRequests} requests; got ${o.requests}.`);
-    const record = o.record === true ? {} : o.record || null;
     const runUid = randomUUID();
     const headSha256 = sha256Hex(parts.headBytes);
     const optimization = o.optimization ?? 'all';
     const wire = (parts.wire?.length ? parts.wire.map((w) => ({ name: w.name, ...(w.encoding === 'codes' && w.bits < 8 ? { bits: w.bits } : {}) })) : (parts.headOutputs ?? parts.cutTensors).map((name) => ({ name })));
-    const settings = { requests: o.requests, link: o.link ?? null, maxInFlight: o.maxInFlight ?? 1, deviceThreads: o.deviceThreads ?? 1, serverThreads: o.serverThreads ?? 1, optimization, cutTensors: [...parts.cutTensors], ...(record ? record.settings : {}) };
     const before = { sent: conn.bytesSent, received: conn.bytesReceived, model: conn.modelBytesSent };
     let tail: ort.InferenceSession | null = null;
     try {
@@ -624,17 +618,7 @@ export async function startAgentHub(options: AgentHubOptions): Promise<AgentHub>
         },
         perRequest: timings,
         ...(o.keepOutputs ? { outputs } : {}),
-        storedRunId: null,
       };
-      if (record) {
-        const { outputs: _o, perRequest: _p, ...result } = report;
-        const row = saveAgentRun(
-          store,
-          { runUid, agentName, tokenId: conn.tokenId, modelId: record.modelId ?? null, headSha256, status: 'ok', errorCode: null, errorMessage: null, retryOf: record.retryOf ?? null, settings, result: result as unknown as Record<string, unknown> },
-          timings.map((t, index) => ({ index, deviceMs: t.deviceMs, deviceComputeMs: t.deviceComputeMs, uplinkMs: t.uplinkMs, serverMs: t.serverMs, latencyMs: t.latencyMs, uplinkBytes: t.uplinkBytes })),
-        );
-        report.storedRunId = row.id;
-      }
       return report;
     } catch (e) {
       if (!conn.closed) {
@@ -645,14 +629,6 @@ export async function startAgentHub(options: AgentHubOptions): Promise<AgentHub>
         }
       }
       const err = isCoreError(e) ? (e as CoreError) : new CoreError('run-failed', `The run on agent '${agentName}' failed: ${String((e as Error)?.message ?? e)}.`);
-      if (record) {
-        const row = saveAgentRun(
-          store,
-          { runUid, agentName, tokenId: conn.tokenId, modelId: record.modelId ?? null, headSha256, status: 'failed', errorCode: err.code, errorMessage: err.message, retryOf: record.retryOf ?? null, settings, result: null },
-          [],
-        );
-        throw new CoreError(err.code, err.message, { storedRunId: row.id, runId: runUid });
-      }
       throw err;
     } finally {
       conn.runs.delete(runUid);

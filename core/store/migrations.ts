@@ -247,4 +247,11 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (run_id, idx)
   );
   `,
+  // 6: runs on agents are stored once, as plan runs (migration 5, written by `partita run` and the run view).
+  // The hub's own run tables of migration 4 were written only when a caller asked the hub to record a bare run,
+  // which nothing in the workbench or the CLI did; they go, so the store has one place for runs.
+  `
+  DROP TABLE agent_run_requests;
+  DROP TABLE agent_runs;
+  `,
 ];
