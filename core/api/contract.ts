@@ -812,11 +812,13 @@ export const CONTRACT = {
    * Instead of `problem`, `{ baseId, patch }` registers a registered problem with some small parts replaced whole
    * (`device`, `link`, `server`, `objective`, `constraints`; not the layers or cuts): a device or link edit sends a
    * few hundred bytes. The id is the one the patched problem sent whole would get.
+   * `lane` (as in plan.explore): the new problem supersedes that lane's, so a full sweep still running there is
+   * abandoned now, before the new problem's plan.explore arrives, instead of competing with it for the core.
    * Errors: `plan-problem-invalid`, `plan-problem-unknown` (for `baseId`: register the whole problem).
    */
   'plan.register': call(
     z
-      .strictObject({ problem: PlanningProblemSchema.optional(), baseId: ProblemIdSchema.optional(), patch: ProblemPatchSchema.optional() })
+      .strictObject({ problem: PlanningProblemSchema.optional(), baseId: ProblemIdSchema.optional(), patch: ProblemPatchSchema.optional(), lane: z.string().min(1).max(200).optional() })
       .refine((a) => (a.problem === undefined) !== (a.baseId === undefined) && (a.baseId === undefined) === (a.patch === undefined), {
         message: 'give either "problem", or "baseId" (an id plan.register returned) with "patch"',
         path: ['baseId'],

@@ -109,6 +109,10 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
   };
   // plan.explore's lanes (e.g. a notebook cell): the controller of the latest request in each, until it is answered.
   const lanes = new Map<string, AbortController>();
+  const supersede = (name: string): void => {
+    lanes.get(name)?.abort(new CoreError('plan-superseded', `A newer request in lane '${name}' came before this one's front was swept; it was abandoned.`, { lane: name }));
+    lanes.delete(name);
+  };
   const exportsDir = o.exportsDir ?? (store.path === ':memory:' ? null : join(dirname(store.path), 'exports'));
   const runExport = async (a: ApiParsedArg<'plans.export'>, job: JobContext): Promise<ApiJobResult<'plans.export'>> => {
     if (!exportsDir) throw new CoreError('export-no-folder', 'This workbench keeps its database in memory, so it has no exports folder. Open a database file to export plans.');
@@ -223,6 +227,7 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
       return explore(problem, explorerFor(problem), a).front;
     },
     'plan.register': (a) => {
+      if (a.lane !== undefined) supersede(a.lane);
       const problem = a.problem !== undefined ? validateProblem(a.problem) : patchProblem(registeredProblem(a.baseId!).problem, a.patch);
       const id = createHash('sha256').update(JSON.stringify(problem)).digest('hex');
       touch(registered, id, registered.get(id) ?? { problem, explorer: explorerFor(problem) }, PROBLEM_REGISTRY_SIZE);
@@ -234,7 +239,7 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
       // A newer request in the same lane abandons this one's sweep, if it is still running.
       let lane: AbortController | undefined;
       if (a.lane !== undefined) {
-        lanes.get(a.lane)?.abort(new CoreError('plan-superseded', `A newer plan.explore in lane '${a.lane}' came before this one's front was swept; it was abandoned.`, { lane: a.lane }));
+        supersede(a.lane);
         lane = new AbortController();
         lanes.set(a.lane, lane);
       }

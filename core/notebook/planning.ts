@@ -83,12 +83,15 @@ export class PlanningCache {
     return p;
   }
 
-  /** The core's id of these settings' problem; `again` registers anew (the core forgot it, e.g. it restarted). */
-  register(s: PlanSettings, again = false): Promise<RegisteredProblem> {
+  /**
+   * The core's id of these settings' problem; `again` registers anew (the core forgot it, e.g. it restarted). `lane`:
+   * the caller's plan.explore lane, whose running sweep a new problem abandons at once.
+   */
+  register(s: PlanSettings, again = false, lane?: string): Promise<RegisteredProblem> {
     const key = this.key(s);
     let r = again ? undefined : this.registered.get(key);
     if (!r) {
-      r = this.problem(s).then(async (problem) => ({ problemId: await this.registerProblem(problem), layerNames: problem.layers.map((l) => l.name) }));
+      r = this.problem(s).then(async (problem) => ({ problemId: await this.registerProblem(problem, lane), layerNames: problem.layers.map((l) => l.name) }));
       this.registered.set(key, r);
       r.catch(() => {
         if (this.registered.get(key) === r) this.registered.delete(key);
@@ -101,7 +104,8 @@ export class PlanningCache {
    * Registers a problem: as a patch of the last one registered when only its small parts (PROBLEM_PATCH_PARTS: a
    * device, link, server, objective or budget edit) differ, else whole (also when the core forgot the base).
    */
-  private async registerProblem(problem: PlanningProblem): Promise<string> {
+  private async registerProblem(problem: PlanningProblem, lane?: string): Promise<string> {
+    const inLane = lane !== undefined ? { lane } : {};
     const rest = JSON.stringify({ ...problem, ...Object.fromEntries(PROBLEM_PATCH_PARTS.map((k) => [k, null])) });
     const parts = Object.fromEntries(PROBLEM_PATCH_PARTS.map((k) => [k, JSON.stringify(problem[k])])) as Record<ProblemPatchPart, string>;
     const last = this.last;
@@ -112,13 +116,13 @@ export class PlanningCache {
       const baseId = await last.id.catch(() => null);
       if (baseId !== null) {
         try {
-          problemId = (await this.api['plan.register']({ baseId, patch: patch as ProblemPatch })).problemId;
+          problemId = (await this.api['plan.register']({ baseId, patch: patch as ProblemPatch, ...inLane })).problemId;
         } catch (e) {
           if ((e as { code?: string }).code !== 'plan-problem-unknown') throw e;
         }
       }
     }
-    const id = problemId !== null ? Promise.resolve(problemId) : this.api['plan.register']({ problem }).then((r) => r.problemId);
+    const id = problemId !== null ? Promise.resolve(problemId) : this.api['plan.register']({ problem, ...inLane }).then((r) => r.problemId);
     const entry = { rest, parts, id };
     this.last = entry;
     id.catch(() => {
@@ -160,7 +164,7 @@ export interface ParetoEvaluation {
 export async function evaluatePareto(api: PlanningApi, cache: PlanningCache, settingsValue: unknown, points?: number, opts: ParetoEvaluation = {}): Promise<ParetoValue> {
   const s = checkPlanSettings(settingsValue);
   const fullPoints = points ?? s.points ?? 50;
-  let reg = await cache.register(s);
+  let reg = await cache.register(s, false, opts.lane);
   let coarse = false;
   const explore = (problemId: string) => {
     const key = cache.sweptKey(problemId, s, fullPoints);
@@ -182,7 +186,7 @@ export async function evaluatePareto(api: PlanningApi, cache: PlanningCache, set
     r = await explore(reg.problemId);
   } catch (e) {
     if ((e as { code?: string }).code !== 'plan-problem-unknown') throw e;
-    reg = await cache.register(s, true);
+    reg = await cache.register(s, true, opts.lane);
     r = await explore(reg.problemId);
   }
   const { front, solve, baselines, baselinesPending } = r;

@@ -10,7 +10,7 @@ import { parseNotebook, serializeNotebook } from '../../core/notebook/format.js'
 import { errorBox, h } from '../dom.js';
 import type { NotebookView } from './view.js';
 
-const NEW_NOTEBOOK_CELLS: NotebookCell[] = [{ id: 'notes', kind: 'markdown', source: '# New notebook\n\nAdd a settings cell, then a run cell with `{"view": "pareto", "settings": "settings1"}`.' }];
+const NEW_NOTEBOOK_CELLS: NotebookCell[] = [{ id: 'notes', kind: 'markdown', source: '# New notebook\n\nAdd a **settings** cell (model, device, link, objective, constraints), then **Add view → Pareto front**: it plans with those settings and re-plans as you edit them.' }];
 
 /** A file name for a notebook: its name, reduced to characters every file system accepts. */
 export function notebookFileName(name: string): string {
@@ -74,7 +74,7 @@ export class NotebookBar {
   async refresh(): Promise<void> {
     const { notebooks } = await this.api['notebooks.list']();
     const open = this.view.id;
-    this.select.replaceChildren(...notebooks.map((n) => h('option', { value: n.id, selected: n.id === open }, `${n.name} (${n.cellCount} cells)`)));
+    this.select.replaceChildren(...notebooks.map((n) => h('option', { value: n.id, selected: n.id === open }, `${n.name} (${n.cellCount} ${n.cellCount === 1 ? 'cell' : 'cells'})`)));
     this.deleteBtn.disabled = notebooks.length === 0 || !open;
   }
 

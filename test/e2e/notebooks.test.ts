@@ -20,7 +20,7 @@ const status = `${bar} .notebook-bar-status`;
 
 /** The names in the notebook list, in its order. */
 async function listed(page: Page): Promise<string[]> {
-  return page.$$eval(`${bar} select option`, (os) => os.map((o) => o.textContent!.replace(/ \(\d+ cells\)$/, '')));
+  return page.$$eval(`${bar} select option`, (os) => os.map((o) => o.textContent!.replace(/ \(\d+ cells?\)$/, '')));
 }
 
 async function openName(page: Page): Promise<string> {
