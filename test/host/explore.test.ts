@@ -126,6 +126,11 @@ describe('plan.register and plan.explore by id', () => {
     const newer = await api['plan.explore']({ problemId: edited2, points: 6, sweep: 'coarse', lane: 'cell:x' });
     await expect(abandoned).rejects.toMatchObject({ code: 'plan-superseded' });
     expect(newer.solve.status).toBeDefined();
+    // Registering the lane's next problem abandons its running sweep at once.
+    const edited3 = { device: { ...bench.device, powerTxW: bench.device.powerTxW * 1.6 } };
+    const dropped = api['plan.explore']({ problemId: edited2, points: 40, lane: 'cell:x' });
+    await api['plan.register']({ baseId, patch: edited3, lane: 'cell:x' });
+    await expect(dropped).rejects.toMatchObject({ code: 'plan-superseded' });
     // The full sweep asked again completes, with the same front as the whole-problem form.
     const full = await api['plan.explore']({ problemId: edited2, points: 50, lane: 'cell:x' });
     const whole = await api['plan.explore']({ problem: { ...bench, device: { ...bench.device, powerTxW: bench.device.powerTxW * 1.3 } }, points: 50 });
