@@ -62,6 +62,8 @@ interface LiveProbe {
   seq: number;
   samples: { ms: number; at: string; refining: boolean; coarse: boolean }[];
   refined: { ms: number; at: string; plans: number }[];
+  /** Refinements asked of the core and not answered yet (a full sweep may be running for them). */
+  refining: number;
 }
 
 declare global {
@@ -74,7 +76,7 @@ export class NotebookView {
   readonly graph = new CellGraph();
   private evaluator: CellEvaluator;
   readonly element = h('div', { class: 'notebook' });
-  readonly live: LiveProbe = { pending: null, seq: 0, samples: [], refined: [] };
+  readonly live: LiveProbe = { pending: null, seq: 0, samples: [], refined: [], refining: 0 };
   /** The edit mark a coarse Pareto value answered (its refined paint is measured from it). */
   private refineMarks = new WeakMap<ParetoValue, string>();
   private views = new Map<string, CellView>();
@@ -425,7 +427,10 @@ export class NotebookView {
     const current = () => (this.graph.state(id) as { value?: ParetoValue }).value;
     setTimeout(() => {
       if (current()?.front !== pv.front) return;
-      this.evaluator.refinePareto(pv).then(
+      this.live.refining++;
+      const asked = this.evaluator.refinePareto(pv);
+      void asked.finally(() => this.live.refining--).catch(() => undefined);
+      asked.then(
         (full) => {
           const now = current();
           if (now?.front !== pv.front) return;
