@@ -164,7 +164,10 @@ function summarize(c: Extract<CellOutcome, { status: 'ok' }>): unknown {
       baselines: v.baselines.map((b) => ({ baseline: b.baseline, label: b.label, latencyMs: b.latencyMs, degradation: b.degradation, feasible: b.feasible.all })),
     };
   }
-  if (isModel(v)) return { view: 'model', model: v.model, layers: v.layerNames.length, cut: v.plan?.cut ?? null, headLayers: v.plan ? v.layerNames.slice(0, v.plan.cut) : [] };
+  if (isModel(v)) {
+    const s = v.sensitivity;
+    return { view: 'model', model: v.model, layers: v.layerNames.length, cut: v.plan?.cut ?? null, headLayers: v.plan ? v.layerNames.slice(0, v.plan.cut) : [], sensitivity: s ? { dataset: s.dataset, samples: s.samples, bits: s.table.bits, layers: s.table.layers, drop: s.table.drop } : null };
+  }
   if (isQuery(v)) return { columns: v.columns, rows: v.rows, truncated: v.truncated };
   if (isRunCell(v)) {
     const { model, device, link, server, plan, requests, eval: dataset, agent } = v.request;
@@ -200,7 +203,9 @@ function describe(c: Extract<CellOutcome, { status: 'ok' }>): string[] {
   }
   if (isModel(v)) {
     const cut = v.plan?.cut ?? null;
-    return [`${v.model ?? 'planning problem'}, ${v.layerNames.length} layers; ${cut === null ? 'no plan selected' : cut === 0 ? 'everything on the server' : `layers 1–${cut} on the device, bits ${v.plan!.bits.join(',')}`}`];
+    const s = v.sensitivity;
+    const sensitivity = !v.model ? '' : s ? `; sensitivity measured on ${s.samples} samples of ${s.dataset}` : '; no sensitivity measured (partita sensitivity MODEL --dataset NAME)';
+    return [`${v.model ?? 'planning problem'}, ${v.layerNames.length} layers; ${cut === null ? 'no plan selected' : cut === 0 ? 'everything on the server' : `layers 1–${cut} on the device, bits ${v.plan!.bits.join(',')}`}${sensitivity}`];
   }
   if (isQuery(v)) return [`${v.rows.length} row${v.rows.length === 1 ? '' : 's'}${v.truncated ? ' (truncated)' : ''}`];
   if (isRunCell(v)) {

@@ -54,6 +54,8 @@ describe('a notebook evaluated headless', () => {
     const front = (o.front as Extract<CellOutcome, { status: 'ok' }>).value as ParetoValue;
     expect(front.front.plans.length).toBeGreaterThan(0);
     expect(front.selected).not.toBeNull();
+    // The model view asks for the model's sensitivity: none on a fresh store.
+    expect((o.model as Extract<CellOutcome, { status: 'ok' }>).value).toMatchObject({ model: 'fmnist-resnet', plan: front.selected, sensitivity: null });
     expect((o.models as Extract<CellOutcome, { status: 'ok' }>).value).toMatchObject({ columns: ['name', 'layer_count', 'param_count', 'weight_bytes'], rows: [['fmnist-resnet', expect.any(Number), expect.any(Number), expect.any(Number)]] });
     expect((o.payload as Extract<CellOutcome, { status: 'skipped' }>).reason).toMatch(/sandboxed worker/);
     // Progress counts the evaluated (non-markdown) cells once each.
