@@ -81,14 +81,17 @@ export class ModelImport {
       const { upload, chunkBytes } = await this.api['uploads.begin']({ fileName: f.name, bytes: f.size });
       const progress = h('progress', { max: f.size, value: 0, class: 'import-progress' });
       this.out.replaceChildren(`sending ${f.name} `, progress);
-      for (let offset = 0; offset < f.size; offset += chunkBytes) {
-        if (this.cancelled) {
-          await this.api['uploads.cancel']({ upload });
-          throw Object.assign(new Error(`Import of ${f.name} cancelled; nothing was stored.`), { code: 'cancelled' });
+      try {
+        for (let offset = 0; offset < f.size; offset += chunkBytes) {
+          if (this.cancelled) throw Object.assign(new Error(`Import of ${f.name} cancelled; nothing was stored.`), { code: 'cancelled' });
+          const bytes = new Uint8Array(await f.slice(offset, offset + chunkBytes).arrayBuffer());
+          const r = await this.api['uploads.chunk']({ upload, offset, data: toBase64(bytes) });
+          progress.value = r.receivedBytes;
         }
-        const bytes = new Uint8Array(await f.slice(offset, offset + chunkBytes).arrayBuffer());
-        const r = await this.api['uploads.chunk']({ upload, offset, data: toBase64(bytes) });
-        progress.value = r.receivedBytes;
+      } catch (e) {
+        // Cancelled, or the file could not be read: the core drops what it has now, not after its idle time.
+        await this.api['uploads.cancel']({ upload }).catch(() => undefined);
+        throw e;
       }
       this.out.replaceChildren(`checking ${f.name}…`);
       return this.api['models.importUpload']({ upload });

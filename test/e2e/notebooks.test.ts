@@ -5,7 +5,8 @@
  * and sent in chunks (a file that is not ONNX is refused in place and nothing is stored); a reload finds the
  * notebook that was open. Screenshot in test/output/notebooks.png.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +134,20 @@ describe.skipIf(!hasChromium)('notebooks and model files in Chromium', () => {
     expect(await page.textContent('.import-status')).toContain('results.onnx');
     expect(await modelNames(page)).toEqual(models);
     expect(await page.getAttribute('body', 'data-dropping')).toBeNull();
+  });
+
+  it('cancels an upload between chunks: nothing is stored and the core keeps no partial file', async () => {
+    const uploads = () => readdirSync(tmpdir()).filter((f) => f.startsWith('partita-upload-')).length;
+    const before = uploads();
+    const models = await modelNames(page);
+    // 48 MiB: twelve chunks, so Cancel comes while it is being sent.
+    await page.setInputFiles('.import-bar input[type=file]', { name: 'big.onnx', mimeType: 'application/octet-stream', buffer: Buffer.alloc(48 * 2 ** 20, 7) });
+    await page.waitForFunction(() => (document.querySelector<HTMLProgressElement>('.import-progress')?.value ?? 0) > 0, undefined, { timeout: 60_000 });
+    await page.click('.import-cancel');
+    await page.waitForSelector('.import-status [role=alert] code:text("cancelled")', { timeout: 60_000 });
+    expect(await page.textContent('.import-status')).toContain('nothing was stored');
+    expect(await modelNames(page)).toEqual(models);
+    expect(uploads()).toBe(before);
   });
 
   it('imports a model file chosen on this machine (sent in chunks) and offers it in the settings', async () => {
