@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { createHandlers } from '../core/host/handlers.js';
+import { seedDefaults } from '../core/host/seed.js';
 import { connectApi, type ApiClient } from '../core/rpc/client.js';
 import { memoryPorts } from '../core/rpc/port.js';
 import { serveApi } from '../core/rpc/server.js';
@@ -39,4 +41,27 @@ export function inMemoryCore(store: SqliteStore, o: { validateResults?: boolean 
   const conn = serveApi(a, core.handlers, o.validateResults ? { validateResults: true } : {});
   const api = connectApi(b);
   return { api, stop: () => (api.close(), conn.close(), core.close()) };
+}
+
+/**
+ * For the enclosing suite (beforeAll/afterAll): a temp store seeded as `partita start` seeds it, and the real core
+ * over it as inMemoryCore gives it. Read `api` inside tests (it exists once beforeAll has run).
+ */
+export function seededCore(): { readonly api: ApiClient } {
+  let db: ReturnType<typeof tempStore> | undefined;
+  let core: ReturnType<typeof inMemoryCore> | undefined;
+  beforeAll(async () => {
+    db = tempStore();
+    await seedDefaults(db.store);
+    core = inMemoryCore(db.store);
+  });
+  afterAll(() => {
+    core?.stop();
+    db?.cleanup();
+  });
+  return {
+    get api() {
+      return core!.api;
+    },
+  };
 }

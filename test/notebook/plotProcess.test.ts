@@ -16,11 +16,9 @@ import {
   spawnPlotProcess,
 } from '../../core/host/plotProcess.js';
 import { cleanPlotMarkup, standaloneSvg } from '../../core/host/plotSvg.js';
-import { seedDefaults } from '../../core/host/seed.js';
 import { parseNotebook } from '../../core/notebook/format.js';
 import { runNotebook, type CellOutcome } from '../../core/notebook/run.js';
-import type { ApiClient } from '../../core/rpc/client.js';
-import { ROOT, inMemoryCore, tempStore } from '../helpers.js';
+import { ROOT, seededCore } from '../helpers.js';
 
 // Real plot processes throughout (dist/plotChild.mjs, built by the global setup): no mocks.
 
@@ -126,23 +124,12 @@ describe('a plot cell drawn in its own process', () => {
 });
 
 describe('plot cells in a headless notebook run', () => {
-  let db: ReturnType<typeof tempStore>;
-  let api: ApiClient;
-  let stop: () => void;
-  beforeAll(async () => {
-    db = tempStore();
-    await seedDefaults(db.store);
-    ({ api, stop } = inMemoryCore(db.store));
-  });
-  afterAll(() => {
-    stop?.();
-    db?.cleanup();
-  });
+  const core = seededCore();
   const byId = (outcomes: CellOutcome[]) => Object.fromEntries(outcomes.map((o) => [o.id, o]));
 
   it("the tour's plot cell draws the Pareto plans as SVG dots", async () => {
     const nb = parseNotebook(readFileSync(join(ROOT, 'experiments/tour/tour.notebook.json'), 'utf8'));
-    const o = byId(await runNotebook(api, nb, { plot: headlessPlotRunner() }));
+    const o = byId(await runNotebook(core.api, nb, { plot: headlessPlotRunner() }));
     expect(o.payload).toMatchObject({ status: 'ok', value: { root: 'svg', svg: expect.stringMatching(/^<svg /) } });
     const svg = (o.payload as Extract<CellOutcome, { status: 'ok' }>).value as { svg: string };
     const plans = ((o.front as Extract<CellOutcome, { status: 'ok' }>).value as { front: { plans: unknown[] } }).front.plans;
@@ -159,7 +146,7 @@ describe('plot cells in a headless notebook run', () => {
       { id: 'after', kind: 'query', source: 'SELECT 1 AS one' },
     ];
     const t0 = performance.now();
-    const o = byId(await runNotebook(api, { cells }, { plot: headlessPlotRunner() }));
+    const o = byId(await runNotebook(core.api, { cells }, { plot: headlessPlotRunner() }));
     expect(performance.now() - t0).toBeLessThan(5000);
     expect(o.loop).toMatchObject({ status: 'error', error: { code: 'plot-timeout', message: expect.stringContaining('did not finish within 3 s') } });
     expect((o.loop as { ms: number }).ms).toBeGreaterThanOrEqual(3000);

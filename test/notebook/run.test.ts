@@ -1,28 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { NotebookCell } from '../../core/api/contract.js';
-import { seedDefaults } from '../../core/host/seed.js';
 import type { DevicesValue, RunCellValue, RunsValue } from '../../core/notebook/cells.js';
 import type { ParetoValue } from '../../core/notebook/planning.js';
 import { parseNotebook } from '../../core/notebook/format.js';
 import { runNotebook, type CellOutcome } from '../../core/notebook/run.js';
-import type { ApiClient } from '../../core/rpc/client.js';
-import { ROOT, inMemoryCore, tempStore } from '../helpers.js';
+import { ROOT, seededCore } from '../helpers.js';
 
 /** The real core (handlers over a seeded temp store) behind an in-memory port pair, as the CLI runs it. */
-let db: ReturnType<typeof tempStore>;
-let api: ApiClient;
-let stop: () => void;
-beforeAll(async () => {
-  db = tempStore();
-  await seedDefaults(db.store);
-  ({ api, stop } = inMemoryCore(db.store));
-});
-afterAll(() => {
-  stop?.();
-  db?.cleanup();
-});
+const core = seededCore();
 
 const byId = (outcomes: CellOutcome[]) => Object.fromEntries(outcomes.map((o) => [o.id, o]));
 const cells = (...c: [string, NotebookCell['kind'], string][]) => ({ cells: c.map(([id, kind, source]) => ({ id, kind, source })) });
@@ -32,7 +19,7 @@ describe('a notebook evaluated headless', () => {
   it('the tour: settings checked, front planned, model view, query table; markdown and plot cells skipped', async () => {
     const nb = parseNotebook(readFileSync(join(ROOT, 'experiments/tour/tour.notebook.json'), 'utf8'));
     const seen: string[] = [];
-    const outcomes = await runNotebook(api, nb, { onProgress: (done, total, id) => seen.push(`${done}/${total} ${id}`) });
+    const outcomes = await runNotebook(core.api, nb, { onProgress: (done, total, id) => seen.push(`${done}/${total} ${id}`) });
     expect(outcomes.map((o) => [o.id, o.status])).toEqual([
       ['intro', 'skipped'],
       ['cut', 'skipped'],
@@ -74,7 +61,7 @@ describe('a notebook evaluated headless', () => {
   it('a reference cycle fails the cells on it and those downstream; the rest runs', async () => {
     const outcomes = byId(
       await runNotebook(
-        api,
+        core.api,
         cells(['q1', 'query', '-- reads: q2\nSELECT 1 AS one'], ['q2', 'query', '-- reads: q1\nSELECT 2 AS two'], ['q3', 'query', '-- reads: q1\nSELECT 3'], ['q4', 'query', 'SELECT 4 AS four']),
       ),
     );
@@ -87,7 +74,7 @@ describe('a notebook evaluated headless', () => {
   it("errors come back as the core's CoreErrors (codes kept); cells reading a skipped plot cell are skipped, not failed", async () => {
     const outcomes = byId(
       await runNotebook(
-        api,
+        core.api,
         cells(
           ['s', 'settings', SETTINGS.replace('raspberry-pi-4b', 'toaster')],
           ['front', 'run', '{"view": "pareto", "settings": "s"}'],
@@ -109,10 +96,10 @@ describe('a notebook evaluated headless', () => {
   });
 
   it('run cells: a bad spec or a Pareto cell without a stored model fails in place; executeRuns stores the plan, runs it and tabulates it', async () => {
-    const inline = JSON.stringify({ objective: { latency: 1, energy: 0, cost: 0 }, constraints: { maxDegradation: 0.01 }, problem: (await api['plan.build']({ model: 'fmnist-cnn', device: 'raspberry-pi-4b', link: 'wifi', estimator: 'none', objective: { latency: 1, energy: 0, cost: 0 }, constraints: { maxDegradation: 0.01 } })) });
+    const inline = JSON.stringify({ objective: { latency: 1, energy: 0, cost: 0 }, constraints: { maxDegradation: 0.01 }, problem: (await core.api['plan.build']({ model: 'fmnist-cnn', device: 'raspberry-pi-4b', link: 'wifi', estimator: 'none', objective: { latency: 1, energy: 0, cost: 0 }, constraints: { maxDegradation: 0.01 } })) });
     const outcomes = byId(
       await runNotebook(
-        api,
+        core.api,
         cells(
           ['s', 'settings', SETTINGS.replace('fmnist-resnet', 'fmnist-cnn').replace('"lte"', '"wifi"')],
           ['front', 'run', '{"view": "pareto", "settings": "s"}'],
@@ -124,7 +111,7 @@ describe('a notebook evaluated headless', () => {
           ['go', 'run', '{"view": "run", "plan": "front", "requests": 12, "eval": "fashion-mnist-test", "agent": null}'],
           ['elsewhere', 'run', '{"view": "run", "plan": "front", "requests": 3, "agent": "pi-in-the-closet"}'],
         ),
-        { executeRuns: api },
+        { executeRuns: core.api },
       ),
     );
     expect(outcomes.zero).toMatchObject({ status: 'error', error: { message: expect.stringMatching(/^Invalid "run" run cell at "requests": .*E\.g\. \{"view": "run", "plan": "front"/) } });
@@ -142,11 +129,11 @@ describe('a notebook evaluated headless', () => {
     expect(e2e.predictedMs).toBeCloseTo(o.result.predicted!.latencyMs, 9);
     expect(e2e.measuredMs).toBe(o.result.measured.median.latencyMs);
     expect(o.result.top1).toBeGreaterThan(0.5);
-    const stored = (await api['plans.list']({ model: 'fmnist-cnn' })).plans.find((p) => p.id === o.planId);
+    const stored = (await core.api['plans.list']({ model: 'fmnist-cnn' })).plans.find((p) => p.id === o.planId);
     expect(stored).toMatchObject({ request: { device: 'raspberry-pi-4b', link: 'wifi', server: 'a100', estimator: 'none' }, plan: go.request.plan });
 
     // The runs view sees it beside its prediction.
-    const runs = byId(await runNotebook(api, cells(['r', 'run', '{"view": "runs", "model": "fmnist-cnn"}'])));
+    const runs = byId(await runNotebook(core.api, cells(['r', 'run', '{"view": "runs", "model": "fmnist-cnn"}'])));
     const rv = (runs.r as Extract<CellOutcome, { status: 'ok' }>).value as RunsValue;
     const point = rv.runs.find((p) => p.id === o.result.run.id)!;
     expect(point).toMatchObject({ model: 'fmnist-cnn', status: 'ok', predictedMs: o.result.predicted!.latencyMs, measuredMs: o.result.measured.median.latencyMs });
@@ -156,7 +143,7 @@ describe('a notebook evaluated headless', () => {
 
   it('a plot runner, when the host has one, draws plot cells', async () => {
     const outcomes = byId(
-      await runNotebook(api, cells(['q', 'query', 'SELECT 7 AS n'], ['p', 'plot', '// reads: q\nreturn data.q.objects[0].n;']), {
+      await runNotebook(core.api, cells(['q', 'query', 'SELECT 7 AS n'], ['p', 'plot', '// reads: q\nreturn data.q.objects[0].n;']), {
         plot: async (code, inputs) => ({ svg: `<svg data-n="${(inputs.q as { objects: { n: number }[] }).objects[0].n}"/>`, code }),
       }),
     );
