@@ -210,10 +210,7 @@ export function createHandlers(store: SqliteStore, o: { allowWritesUnder?: strin
     'sensitivity.run': (a, ctx) =>
       jobs.start(ctx, 'sensitivity.run', (job) => estimateDegradation(store, String(a.model), { ...a, onProgress: job.progress, signal: job.signal })),
     'sensitivity.get': (a) => {
-      const run = store
-        .listEstimatorRuns(store.requireModel(a.model).id)
-        .filter((r) => r.kind === 'sensitivity')
-        .pop();
+      const run = store.newestEstimatorRun(store.requireModel(a.model).id, 'sensitivity');
       if (!run) return { sensitivity: null };
       const settings = run.settings as { dataset?: string; samples?: number };
       return { sensitivity: { table: run.result as never, dataset: String(settings.dataset ?? ''), samples: Number(settings.samples ?? 0), createdAt: run.createdAt } };

@@ -110,10 +110,7 @@ export function degradationSource(store: SqliteStore, modelRef: string, estimato
     return { source: { name: 'none', weight: () => 0 }, weightBits: [32, 16] };
   }
   const m = store.requireModel(modelRef);
-  const run = store
-    .listEstimatorRuns(m.id)
-    .filter((r) => r.kind === estimator)
-    .pop();
+  const run = store.newestEstimatorRun(m.id, estimator);
   if (!run) {
     throw new CoreError(
       'plan-no-estimator',

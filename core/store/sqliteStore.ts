@@ -453,6 +453,12 @@ export class SqliteStore {
     });
   }
 
+  /** The newest stored estimator of that kind for a model (what the planner uses), or undefined. */
+  newestEstimatorRun(modelId: number, kind: EstimatorRun['kind']): EstimatorRun | undefined {
+    const r: any = this.db.prepare('SELECT * FROM estimator_runs WHERE model_id = ? AND kind = ? ORDER BY id DESC LIMIT 1').get(modelId, kind);
+    return r ? toEstimatorRun(r) : undefined;
+  }
+
   listEstimatorRuns(modelId: number): EstimatorRun[] {
     return this.db.prepare('SELECT * FROM estimator_runs WHERE model_id = ? ORDER BY id').all(modelId).map(toEstimatorRun);
   }
