@@ -99,11 +99,6 @@ export class UploadArea {
     return true;
   }
 
-  /** Uploads in progress (tests check that none is left behind). */
-  get size(): number {
-    return this.uploads.size;
-  }
-
   close(): void {
     for (const id of [...this.uploads.keys()]) this.discard(id);
   }

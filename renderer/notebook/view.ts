@@ -143,11 +143,6 @@ export class NotebookView {
     return { id: this.notebook.id, name: this.notebook.name, cells: this.notebook.cells.map((c) => ({ ...c })) };
   }
 
-  /** Whether an edit waits for its (debounced) save. */
-  get dirty(): boolean {
-    return this.saveTimer !== null;
-  }
-
   setNames(names: SettingsNames): void {
     this.names = names;
     setSettingsSchema(settingsJsonSchema(names));
@@ -229,7 +224,7 @@ export class NotebookView {
    */
   addView(view: 'pareto' | 'model' | 'run' | 'runs' | 'devices'): string {
     const last = (pred: (c: NotebookCell) => boolean) => [...this.notebook.cells].reverse().find(pred)?.id ?? '';
-    const lastPareto = () => last((c) => c.kind === 'run' && /"view"\s*:\s*"pareto"/.test(c.source));
+    const lastPareto = () => last((c) => c.kind === 'run' && viewOf(c) === 'pareto');
     const spec: Record<typeof view, object> = {
       pareto: { view: 'pareto', settings: last((c) => c.kind === 'settings') },
       model: { view: 'model', plan: lastPareto() },
@@ -461,16 +456,7 @@ export class NotebookView {
 
   /** Re-evaluates the cells showing a view (after a run was stored, the predicted-vs-measured views). */
   private refreshViews(view: 'runs' | 'devices' | 'pareto'): void {
-    for (const c of this.notebook.cells) {
-      if (c.kind !== 'run') continue;
-      let spec;
-      try {
-        spec = parseRun(c.source);
-      } catch {
-        continue;
-      }
-      if (spec.view === view) void this.graph.evaluate(c.id);
-    }
+    for (const c of this.notebook.cells) if (c.kind === 'run' && viewOf(c) === view) void this.graph.evaluate(c.id);
   }
 
   /** A sensitivity table was stored: problems built with the `sensitivity` estimator change, so re-plan every view. */
@@ -487,6 +473,15 @@ export class NotebookView {
       // The names refresh again with the next import; the profile is saved either way.
     }
     this.refreshViews('devices');
+  }
+}
+
+/** The view a run cell shows, or null while its source does not parse. */
+function viewOf(c: NotebookCell): string | null {
+  try {
+    return parseRun(c.source).view;
+  } catch {
+    return null;
   }
 }
 
