@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 
 const require = createRequire(import.meta.url);
 
@@ -38,7 +38,9 @@ export function electronSqliteBinding(root, electronVersion, arch = process.arch
   const scratch = `${dir}.building-${process.pid}`;
   rmSync(scratch, { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true });
-  cpSync(source, join(scratch, 'better-sqlite3'), { recursive: true, filter: (p) => !p.includes(`${join(source, 'build')}`) });
+  // The copy leaves out the addon built for Node (build/), which node-gyp would otherwise reuse.
+  const nodeBuild = join(source, 'build');
+  cpSync(source, join(scratch, 'better-sqlite3'), { recursive: true, filter: (p) => p !== nodeBuild && !p.startsWith(`${nodeBuild}${sep}`) });
   process.stderr.write(`Building better-sqlite3 for Electron ${electronVersion} (${arch}), once; this takes a minute or two…\n`);
   try {
     execFileSync(process.execPath, [gyp, 'rebuild', '--release', `--target=${electronVersion}`, `--arch=${arch}`, '--dist-url=https://electronjs.org/headers'], {
